@@ -1,0 +1,234 @@
+use std::fmt;
+
+use crate::{Digest, Visibility};
+
+/// A file as declared by a client in an upload batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredFile {
+    pub filename: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub visibility: Visibility,
+}
+
+/// What the metadata store already knows about a declared digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingFile {
+    pub visibility: Visibility,
+    pub size: u64,
+    pub has_instance: bool,
+}
+
+/// What an acceptable declared file means for the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDisposition {
+    /// Unknown digest: record the file and hand out an upload slot.
+    New,
+    /// Known digest without any verified copy yet: hand out an upload slot.
+    AwaitingContent,
+    /// A verified copy exists: no upload slot (the client says "already exists").
+    Present,
+}
+
+/// Why a batch is refused. Every variant is the client's fault (4xx) and
+/// its `Display` is the sentence the client sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    EmptyMessage,
+    NoFiles,
+    AuthorGiven,
+    InvalidFilename(String),
+    TooLarge { filename: String, size: u64, max: u64 },
+    VisibilityChange { filename: String },
+    SizeMismatch { filename: String },
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyMessage => f.write_str("message must be non-empty"),
+            Self::NoFiles => f.write_str("a batch must include at least one file"),
+            Self::AuthorGiven => f.write_str("Author must NOT be specified for upload."),
+            Self::InvalidFilename(name) => write!(
+                f,
+                "Invalid filename {name:?}: a filename must be non-empty and contain neither '/' nor '\\'"
+            ),
+            Self::TooLarge {
+                filename,
+                size,
+                max,
+            } => write!(
+                f,
+                "{filename} is {size} bytes, more than this server's limit of {max} bytes"
+            ),
+            // The originals' wording, kept because clients and people know it.
+            Self::VisibilityChange { .. } => {
+                f.write_str("Cannot change already existing file's visibility level.")
+            }
+            Self::SizeMismatch { filename } => write!(f, "Size mismatch for {filename}"),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+/// Checks what a batch must be before its files are looked at.
+pub fn check_batch_shape(
+    message: &str,
+    file_count: usize,
+    author_given: bool,
+) -> Result<(), BatchError> {
+    if author_given {
+        Err(BatchError::AuthorGiven)
+    } else if message.trim().is_empty() {
+        Err(BatchError::EmptyMessage)
+    } else if file_count == 0 {
+        Err(BatchError::NoFiles)
+    } else {
+        Ok(())
+    }
+}
+
+/// A filename is what the client writes into its working directory: it must
+/// not be empty, a path, or a name that means "this/parent directory".
+pub fn check_filename(name: &str) -> Result<(), BatchError> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0']);
+    if bad {
+        Err(BatchError::InvalidFilename(name.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Decides what a declared file means given what the store already holds.
+///
+/// Called inside the store's batch transaction so that the answer and the
+/// writes it leads to see the same state.
+pub fn reconcile(
+    declared: &DeclaredFile,
+    existing: Option<&ExistingFile>,
+    max_size: u64,
+) -> Result<FileDisposition, BatchError> {
+    check_filename(&declared.filename)?;
+    if declared.size > max_size {
+        return Err(BatchError::TooLarge {
+            filename: declared.filename.clone(),
+            size: declared.size,
+            max: max_size,
+        });
+    }
+    let Some(existing) = existing else {
+        return Ok(FileDisposition::New);
+    };
+    if existing.visibility != declared.visibility {
+        return Err(BatchError::VisibilityChange {
+            filename: declared.filename.clone(),
+        });
+    }
+    if existing.has_instance {
+        if existing.size != declared.size {
+            return Err(BatchError::SizeMismatch {
+                filename: declared.filename.clone(),
+            });
+        }
+        Ok(FileDisposition::Present)
+    } else {
+        // Nothing verified yet, so an earlier declaration's size proves
+        // nothing; verification will check this slot's declared size.
+        Ok(FileDisposition::AwaitingContent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Visibility::{Internal, Public};
+
+    fn declared(name: &str, size: u64, visibility: Visibility) -> DeclaredFile {
+        DeclaredFile {
+            filename: name.into(),
+            digest: Digest::parse(&"a".repeat(128)).expect("valid"),
+            size,
+            visibility,
+        }
+    }
+
+    #[test]
+    fn shape_table() {
+        use BatchError::*;
+        let cases = [
+            (("msg", 1, false), Ok(())),
+            (("", 1, false), Err(EmptyMessage)),
+            (("  ", 1, false), Err(EmptyMessage)),
+            (("msg", 0, false), Err(NoFiles)),
+            (("msg", 1, true), Err(AuthorGiven)),
+            (("", 0, true), Err(AuthorGiven)),
+        ];
+        for ((message, count, author), expected) in cases {
+            assert_eq!(check_batch_shape(message, count, author), expected);
+        }
+    }
+
+    #[test]
+    fn filename_table() {
+        for (name, ok) in [
+            ("gcc.tar.xz", true),
+            ("with space", true),
+            (".hidden", true),
+            ("", false),
+            (".", false),
+            ("..", false),
+            ("a/b", false),
+            ("/abs", false),
+            ("a\\b", false),
+            ("nul\0", false),
+        ] {
+            assert_eq!(check_filename(name).is_ok(), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn reconcile_table() {
+        use FileDisposition::*;
+        let existing = |visibility, size, has_instance| ExistingFile {
+            visibility,
+            size,
+            has_instance,
+        };
+        let cases: Vec<(DeclaredFile, Option<ExistingFile>, Result<FileDisposition, &str>)> = vec![
+            (declared("f", 10, Public), None, Ok(New)),
+            (declared("f", 10, Public), Some(existing(Public, 10, true)), Ok(Present)),
+            (declared("f", 10, Public), Some(existing(Public, 10, false)), Ok(AwaitingContent)),
+            (declared("f", 11, Public), Some(existing(Public, 10, false)), Ok(AwaitingContent)),
+            (
+                declared("f", 11, Public),
+                Some(existing(Public, 10, true)),
+                Err("Size mismatch for f"),
+            ),
+            (
+                declared("f", 10, Internal),
+                Some(existing(Public, 10, true)),
+                Err("Cannot change already existing file's visibility level."),
+            ),
+            (
+                declared("f", 10, Public),
+                Some(existing(Internal, 10, false)),
+                Err("Cannot change already existing file's visibility level."),
+            ),
+            (
+                declared("f", 101, Public),
+                None,
+                Err("f is 101 bytes, more than this server's limit of 100 bytes"),
+            ),
+            (declared("f", 100, Public), None, Ok(New)),
+            (declared("a/b", 1, Public), None, Err("Invalid filename \"a/b\": a filename must be non-empty and contain neither '/' nor '\\'")),
+        ];
+        for (decl, ex, expected) in cases {
+            let got = reconcile(&decl, ex.as_ref(), 100).map_err(|e| e.to_string());
+            assert_eq!(got, expected.map_err(str::to_owned), "{decl:?} {ex:?}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The tooltool domain: content-addressed files, who may do what with them,
+//! and the rules that decide whether an upload batch or an uploaded object is
+//! acceptable.
+//!
+//! This crate is pure and synchronous: it performs no I/O, reads no clock and
+//! knows nothing about serialization, so every rule here is tested by tables.
+
+mod batch;
+mod digest;
+mod keys;
+mod manage;
+mod principal;
+mod region;
+mod scope;
+mod verification;
+mod visibility;
+
+pub use batch::{
+    BatchError, DeclaredFile, ExistingFile, FileDisposition, check_batch_shape, check_filename,
+    reconcile,
+};
+pub use digest::{Digest, InvalidDigest};
+pub use keys::{StagingKey, final_key};
+pub use manage::PatchOp;
+pub use principal::{Permissions, Principal};
+pub use region::{InvalidRegion, RegionName, choose_region};
+pub use scope::{Scope, ScopeSet};
+pub use verification::{Observed, VerificationOutcome};
+pub use visibility::{InvalidVisibility, Visibility};

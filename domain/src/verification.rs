@@ -1,0 +1,95 @@
+use crate::Digest;
+
+/// What was measured of an uploaded object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub size: u64,
+    pub digest: Digest,
+}
+
+/// The verdict on an upload slot's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerificationOutcome {
+    Valid,
+    /// Nothing has arrived (yet).
+    Missing,
+    SizeMismatch { expected: u64, actual: u64 },
+    DigestMismatch { actual: Digest },
+}
+
+impl VerificationOutcome {
+    /// Size is checked before content so that a wrong-size object is
+    /// reported as such even though its digest is necessarily wrong too.
+    pub fn judge(expected_size: u64, expected: &Digest, observed: Option<&Observed>) -> Self {
+        match observed {
+            None => Self::Missing,
+            Some(o) if o.size != expected_size => Self::SizeMismatch {
+                expected: expected_size,
+                actual: o.size,
+            },
+            Some(o) if &o.digest != expected => Self::DigestMismatch {
+                actual: o.digest.clone(),
+            },
+            Some(_) => Self::Valid,
+        }
+    }
+
+    /// The sentence stored with a rejection and shown to the client.
+    pub fn rejection_reason(&self) -> Option<String> {
+        match self {
+            Self::Valid | Self::Missing => None,
+            Self::SizeMismatch { expected, actual } => Some(format!(
+                "uploaded content does not match the declared size: expected {expected} bytes, received {actual}"
+            )),
+            Self::DigestMismatch { actual } => Some(format!(
+                "uploaded content does not match the declared sha512 digest (received content has digest {actual})"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judge_table() {
+        let a = Digest::parse(&"a".repeat(128)).expect("valid");
+        let b = Digest::parse(&"b".repeat(128)).expect("valid");
+        let obs = |size, digest: &Digest| Observed {
+            size,
+            digest: digest.clone(),
+        };
+        let cases = [
+            (None, VerificationOutcome::Missing),
+            (Some(obs(5, &a)), VerificationOutcome::Valid),
+            (
+                Some(obs(6, &a)),
+                VerificationOutcome::SizeMismatch {
+                    expected: 5,
+                    actual: 6,
+                },
+            ),
+            (
+                Some(obs(6, &b)),
+                VerificationOutcome::SizeMismatch {
+                    expected: 5,
+                    actual: 6,
+                },
+            ),
+            (
+                Some(obs(5, &b)),
+                VerificationOutcome::DigestMismatch { actual: b.clone() },
+            ),
+        ];
+        for (observed, expected) in cases {
+            assert_eq!(VerificationOutcome::judge(5, &a, observed.as_ref()), expected);
+        }
+        assert!(
+            VerificationOutcome::judge(5, &a, Some(&obs(5, &b)))
+                .rejection_reason()
+                .is_some_and(|r| r.starts_with("uploaded content does not match"))
+        );
+        assert_eq!(VerificationOutcome::Valid.rejection_reason(), None);
+    }
+}
