@@ -1,0 +1,450 @@
+//! Local-directory [`BlobStore`]: one directory per region, and signed URLs
+//! that point back at this server's own `/blob/<region>/<key>` routes.
+//!
+//! Layout under a region's root: `sha512/<digest>` (verified files),
+//! `pending/<digest>/<slot>` (upload slots), `tmp/` (objects being written).
+//! Every object appears by an atomic rename of a complete temporary file, so
+//! readers never see a partial object and every write gets a new inode,
+//! which is what the version tag (etag) is made of.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
+use hmac::{Hmac, Mac};
+use sha2::{Digest as _, Sha256, Sha512};
+use tokio::sync::mpsc;
+use tooltool_domain::{Digest, Observed, RegionName, StagingKey};
+use tooltool_ports::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};
+
+/// Chunk size of reads served from disk: large enough that per-chunk
+/// overhead vanishes, small enough that memory per transfer stays tiny.
+const READ_CHUNK: usize = 256 * 1024;
+/// Chunks queued between the network and the hashing/writing thread.
+const WRITE_QUEUE: usize = 32;
+
+pub struct FsStore {
+    region: RegionName,
+    root: PathBuf,
+    /// `<public url>/blob/<region>/`, to which keys are appended.
+    url_base: String,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for FsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsStore")
+            .field("region", &self.region)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BlobError {
+    BlobError::Unavailable(e.to_string())
+}
+
+fn io_error(e: std::io::Error) -> BlobError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        BlobError::NotFound
+    } else {
+        unavailable(e)
+    }
+}
+
+fn info_of(meta: &std::fs::Metadata) -> ObjectInfo {
+    let modified = meta
+        .modified()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_default();
+    ObjectInfo {
+        size: meta.len(),
+        // inode + mtime + size: every rename-into-place yields a new inode.
+        etag: format!("{:x}-{:x}-{:x}", meta.ino(), meta.mtime_nsec() ^ meta.mtime(), meta.len()),
+        modified,
+    }
+}
+
+/// Keys are produced by the application (`sha512/<digest>` or a
+/// [`StagingKey`]); anything else would be a path-traversal attempt.
+fn check_key(key: &str) -> Result<(), BlobError> {
+    let ok = match key.strip_prefix("sha512/") {
+        Some(d) => Digest::parse(d).is_ok(),
+        None => StagingKey::parse(key).is_some(),
+    };
+    if ok { Ok(()) } else { Err(BlobError::NotFound) }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl FsStore {
+    /// Opens a region rooted at `root`, creating its directories and
+    /// clearing temporary files left by a previous process.
+    pub fn new(
+        region: RegionName,
+        root: impl Into<PathBuf>,
+        public_url: &str,
+        secret: &[u8],
+    ) -> Result<Self, BlobError> {
+        let root = root.into();
+        for dir in ["sha512", "pending", "tmp"] {
+            std::fs::create_dir_all(root.join(dir)).map_err(|e| {
+                unavailable(format!("cannot create {}: {e}", root.join(dir).display()))
+            })?;
+        }
+        if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self {
+            url_base: format!("{}/blob/{}/", public_url.trim_end_matches('/'), region),
+            region,
+            root,
+            secret: secret.to_vec(),
+        })
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    fn mac(&self, method: SignedMethod, key: &str, expires: i64, size: Option<u64>) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let method = match method {
+            SignedMethod::Get => "GET",
+            SignedMethod::Put => "PUT",
+        };
+        let size = size.map(|s| s.to_string()).unwrap_or_default();
+        mac.update(format!("{method}\n{}\n{key}\n{expires}\n{size}", self.region).as_bytes());
+        mac
+    }
+
+    fn sign(&self, method: SignedMethod, key: &str, expires: DateTime<Utc>, size: Option<u64>) -> String {
+        let expires = expires.timestamp();
+        let signature = hex::encode(self.mac(method, key, expires, size).finalize().into_bytes());
+        match size {
+            Some(size) => format!("{}{key}?expires={expires}&size={size}&signature={signature}", self.url_base),
+            None => format!("{}{key}?expires={expires}&signature={signature}", self.url_base),
+        }
+    }
+
+    /// Streams `body` into a new temporary file on a blocking thread while
+    /// hashing it, then renames it to `dest`. The network side and the
+    /// hash+write side run concurrently, joined by a bounded queue; the
+    /// object is renamed into place only after an explicit end-of-body
+    /// message, so an interrupted or oversized transfer leaves nothing.
+    async fn write_object(
+        &self,
+        dest: PathBuf,
+        limit: u64,
+        mut body: ByteStream,
+    ) -> Result<(Observed, ObjectInfo), BlobError> {
+        let tmp = self.tmp_path();
+        let (tx, mut rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let file = std::fs::File::create(&tmp).map_err(io_error)?;
+                let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, file);
+                let mut hasher = Sha512::new();
+                let mut size = 0u64;
+                loop {
+                    match rx.blocking_recv() {
+                        Some(Some(chunk)) => {
+                            hasher.update(&chunk);
+                            out.write_all(&chunk).map_err(io_error)?;
+                            size += chunk.len() as u64;
+                        }
+                        Some(None) => break,
+                        // The receiving side gave up: keep nothing.
+                        None => return Err(BlobError::Interrupted("transfer abandoned".into())),
+                    }
+                }
+                let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+                file.sync_data().map_err(io_error)?;
+                let digest = Digest::from_bytes(&hasher.finalize().into());
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_error)?;
+                }
+                std::fs::rename(&tmp, &dest).map_err(io_error)?;
+                let meta = std::fs::metadata(&dest).map_err(io_error)?;
+                Ok((Observed { size, digest }, info_of(&meta)))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        });
+        let mut received = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        failure = Some(BlobError::TooLarge { limit });
+                        break;
+                    }
+                    if tx.send(Some(chunk)).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        match failure {
+            Some(failure) => {
+                drop(tx);
+                let _ = writer.await;
+                Err(failure)
+            }
+            None => {
+                let _ = tx.send(None).await;
+                drop(tx);
+                writer.await.map_err(unavailable)?
+            }
+        }
+    }
+
+    fn read_stream(file: std::fs::File, len: u64) -> ByteStream {
+        let reader = tokio::fs::File::from_std(file);
+        let stream = tokio_util::io::ReaderStream::with_capacity(
+            tokio::io::AsyncReadExt::take(reader, len),
+            READ_CHUNK,
+        )
+        .map_err(|e| BlobError::Interrupted(e.to_string()));
+        Box::pin(stream)
+    }
+}
+
+fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+#[async_trait]
+impl BlobStore for FsStore {
+    fn region(&self) -> &RegionName {
+        &self.region
+    }
+
+    async fn presign_put(
+        &self,
+        key: &StagingKey,
+        size: u64,
+        expires: DateTime<Utc>,
+    ) -> Result<String, BlobError> {
+        Ok(self.sign(SignedMethod::Put, &key.to_string(), expires, Some(size)))
+    }
+
+    async fn presign_get(&self, key: &str, expires: DateTime<Utc>) -> Result<String, BlobError> {
+        check_key(key)?;
+        Ok(self.sign(SignedMethod::Get, key, expires, None))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(Some(info_of(&meta))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<ByteStream, BlobError> {
+        let path = self.path(key)?;
+        let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
+        let file = file.into_std().await;
+        let len = file.metadata().map_err(io_error)?.len();
+        Ok(Self::read_stream(file, len))
+    }
+
+    async fn promote(&self, staging: &StagingKey, inspected: &ObjectInfo) -> Result<(), BlobError> {
+        let from = self.path(&staging.to_string())?;
+        let to = self.root.join(tooltool_domain::final_key(staging.digest()));
+        let expected = inspected.etag.clone();
+        tokio::task::spawn_blocking(move || {
+            // Only this server writes staging objects, each once, by rename;
+            // checking the version right before the rename is therefore
+            // enough to refuse an object that is not the one hashed.
+            let meta = std::fs::metadata(&from).map_err(io_error)?;
+            if info_of(&meta).etag != expected {
+                return Err(BlobError::Changed);
+            }
+            std::fs::rename(&from, &to).map_err(io_error)?;
+            if let Some(dir) = from.parent() {
+                let _ = std::fs::remove_dir(dir); // only succeeds when empty
+            }
+            Ok(())
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn put(&self, key: &str, size: u64, body: ByteStream) -> Result<(), BlobError> {
+        let dest = self.path(key)?;
+        let (observed, _) = self.write_object(dest.clone(), size, body).await?;
+        if observed.size != size {
+            let _ = tokio::fs::remove_file(&dest).await;
+            return Err(BlobError::Interrupted(format!(
+                "expected {size} bytes, got {}",
+                observed.size
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        if StagingKey::parse(key).is_some()
+            && let Some(dir) = path.parent()
+        {
+            let _ = tokio::fs::remove_dir(dir).await; // only succeeds when empty
+        }
+        Ok(())
+    }
+
+    async fn list_staging(&self, before: DateTime<Utc>) -> Result<Vec<StagingKey>, BlobError> {
+        let root = self.root.join(StagingKey::prefix());
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            let dirs = match std::fs::read_dir(&root) {
+                Ok(d) => d,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+                Err(e) => return Err(unavailable(e)),
+            };
+            for dir in dirs.flatten() {
+                let Ok(files) = std::fs::read_dir(dir.path()) else {
+                    continue;
+                };
+                let mut empty = true;
+                for file in files.flatten() {
+                    empty = false;
+                    let (Some(d), Some(s)) = (dir.file_name().to_str().map(str::to_owned), file.file_name().to_str().map(str::to_owned)) else {
+                        continue;
+                    };
+                    let Some(key) = StagingKey::parse(&format!("{}{d}/{s}", StagingKey::prefix())) else {
+                        continue;
+                    };
+                    let old = file
+                        .metadata()
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .is_some_and(|m| DateTime::<Utc>::from(m) < before);
+                    if old {
+                        keys.push(key);
+                    }
+                }
+                if empty {
+                    let _ = std::fs::remove_dir(dir.path());
+                }
+            }
+            Ok(keys)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    fn authorize(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), BlobError> {
+        let forbidden = |why: &str| Err(BlobError::Forbidden(why.to_owned()));
+        let (Some(expires), Some(signature)) = (
+            query_param(query, "expires").and_then(|e| e.parse::<i64>().ok()),
+            query_param(query, "signature").and_then(|s| hex::decode(s).ok()),
+        ) else {
+            return forbidden("this URL is not signed: request a new one from the server");
+        };
+        let size = match method {
+            SignedMethod::Put => match query_param(query, "size").and_then(|s| s.parse().ok()) {
+                Some(size) => Some(size),
+                None => return forbidden("this upload URL has no size: request a new one"),
+            },
+            SignedMethod::Get => None,
+        };
+        if self.mac(method, key, expires, size).verify_slice(&signature).is_err() {
+            return forbidden("the URL signature does not match: it was altered or is for another object");
+        }
+        if now.timestamp() > expires {
+            return forbidden("this signed URL has expired: request a new one from the server");
+        }
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        key: &StagingKey,
+        limit: u64,
+        body: ByteStream,
+    ) -> Result<(Observed, ObjectInfo), BlobError> {
+        let dest = self.path(&key.to_string())?;
+        self.write_object(dest, limit, body).await
+    }
+
+    async fn open(&self, key: &str, range: ByteRange) -> Result<Opened, BlobError> {
+        let path = self.path(key)?;
+        let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
+        let mut file = file.into_std().await;
+        let (file, meta, slice) = tokio::task::spawn_blocking(move || {
+            let meta = file.metadata().map_err(io_error)?;
+            let size = meta.len();
+            let slice = resolve_range(range, size)?;
+            if let Some((start, _)) = slice {
+                file.seek(SeekFrom::Start(start)).map_err(io_error)?;
+            }
+            Ok::<_, BlobError>((file, meta, slice))
+        })
+        .await
+        .map_err(unavailable)??;
+        let size = meta.len();
+        let len = slice.map_or(size, |(s, e)| e - s + 1);
+        Ok(Opened {
+            size,
+            etag: info_of(&meta).etag,
+            range: slice,
+            body: Self::read_stream(file, len),
+        })
+    }
+}
+
+/// Resolves a requested range against an object's size (RFC 9110 §14.1.2):
+/// `None` means the whole object.
+fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>, BlobError> {
+    let unsatisfiable = Err(BlobError::RangeNotSatisfiable { size });
+    match range {
+        ByteRange::Full => Ok(None),
+        ByteRange::From(start) if start < size => Ok(Some((start, size - 1))),
+        ByteRange::Inclusive(start, end) if start <= end && start < size => {
+            Ok(Some((start, end.min(size - 1))))
+        }
+        ByteRange::Suffix(n) if n > 0 && size > 0 => Ok(Some((size - n.min(size), size - 1))),
+        _ => unsatisfiable,
+    }
+}
+

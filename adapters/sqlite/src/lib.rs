@@ -1,0 +1,699 @@
+//! The embedded default [`MetadataStore`]: one SQLite file, migrations from
+//! `migrations/sqlite` applied at open.
+//!
+//! rusqlite is synchronous, so every call runs on the blocking pool with the
+//! single connection behind a mutex. SQLite has one writer at a time anyway;
+//! a single connection makes each method's transaction trivially exclusive,
+//! which is what the claim methods need.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tooltool_domain::{
+    Digest, ExistingFile, FileDisposition, PatchOp, RegionName, StagingKey, Visibility, reconcile,
+};
+use tooltool_ports::{
+    BatchRecord, CreatedBatch, FileRecord, MetadataError, MetadataStore, NewBatch, PendingUpload,
+    UploadState,
+};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations/sqlite");
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> MetadataError {
+    MetadataError::Internal(e.to_string())
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Result<DateTime<Utc>, MetadataError> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| internal(format!("bad timestamp {v}")))
+}
+
+fn to_u64(v: i64) -> Result<u64, MetadataError> {
+    u64::try_from(v).map_err(internal)
+}
+
+fn to_i64(v: u64) -> Result<i64, MetadataError> {
+    i64::try_from(v).map_err(internal)
+}
+
+fn parse_digest(s: &str) -> Result<Digest, MetadataError> {
+    Digest::parse(s).map_err(internal)
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, MetadataError> {
+    Visibility::parse(s).map_err(internal)
+}
+
+fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
+    RegionName::parse(s).map_err(internal)
+}
+
+fn parse_key(s: &str) -> Result<StagingKey, MetadataError> {
+    StagingKey::parse(s).ok_or_else(|| internal(format!("bad staging key {s}")))
+}
+
+/// Escapes nothing: `instr` matches literally, so `%` and `_` need no care.
+const FILE_COLUMNS: &str = "f.id, f.digest, f.size, f.visibility";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, MetadataError> {
+        let conn = Connection::open(path).map_err(|e| {
+            MetadataError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        })?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, MetadataError> {
+        Self::init(Connection::open_in_memory().map_err(internal)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, MetadataError> {
+        // WAL lets readers of other tools (sqlite3 CLI, backups) coexist with
+        // the server; foreign keys are off by default in SQLite.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(internal)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
+        embedded::migrations::runner().run(&mut conn).map_err(internal)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` in one transaction on the blocking pool; commits on `Ok`.
+    async fn tx<T, F>(&self, f: F) -> Result<T, MetadataError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, MetadataError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| internal("connection mutex poisoned"))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(internal)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(internal)?;
+            Ok(value)
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+fn instances(tx: &Transaction<'_>, file_id: i64) -> Result<Vec<RegionName>, MetadataError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT region FROM file_instances WHERE file_id = ?1 ORDER BY region")
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([file_id], |r| r.get::<_, String>(0))
+        .map_err(internal)?;
+    rows.map(|r| parse_region(&r.map_err(internal)?)).collect()
+}
+
+/// Reads `(id, digest, size, visibility)` rows into records with instances.
+fn file_rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(i64, FileRecord)>, MetadataError> {
+    let mut stmt = tx.prepare_cached(sql).map_err(internal)?;
+    let raw = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    raw.into_iter()
+        .map(|(id, digest, size, vis)| {
+            Ok((
+                id,
+                FileRecord {
+                    digest: parse_digest(&digest)?,
+                    size: to_u64(size)?,
+                    visibility: parse_visibility(&vis)?,
+                    instances: instances(tx, id)?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn file_by_digest(
+    tx: &Transaction<'_>,
+    digest: &Digest,
+) -> Result<Option<(i64, FileRecord)>, MetadataError> {
+    Ok(file_rows(
+        tx,
+        &format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.digest = ?1"),
+        [digest.as_str()],
+    )?
+    .pop())
+}
+
+fn batch_by_id(tx: &Transaction<'_>, id: i64) -> Result<Option<BatchRecord>, MetadataError> {
+    let head = tx
+        .query_row(
+            "SELECT uploaded, author, message FROM batches WHERE id = ?1",
+            [id],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+        )
+        .optional()
+        .map_err(internal)?;
+    let Some((uploaded, author, message)) = head else {
+        return Ok(None);
+    };
+    let files = tx
+        .prepare_cached(
+            "SELECT bf.filename, f.id, f.digest, f.size, f.visibility FROM batch_files bf \
+             JOIN files f ON f.id = bf.file_id WHERE bf.batch_id = ?1 ORDER BY bf.filename",
+        )
+        .map_err(internal)?
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    let files = files
+        .into_iter()
+        .map(|(name, fid, digest, size, vis)| {
+            Ok((
+                name,
+                FileRecord {
+                    digest: parse_digest(&digest)?,
+                    size: to_u64(size)?,
+                    visibility: parse_visibility(&vis)?,
+                    instances: instances(tx, fid)?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, MetadataError>>()?;
+    Ok(Some(BatchRecord {
+        id,
+        uploaded: from_micros(uploaded)?,
+        author,
+        message,
+        files,
+    }))
+}
+
+fn pending_rows(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PendingUpload>, MetadataError> {
+    let mut stmt = tx.prepare_cached(sql).map_err(internal)?;
+    let raw = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(internal)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    raw.into_iter()
+        .map(|(key, size, region, expires)| {
+            Ok(PendingUpload {
+                key: parse_key(&key)?,
+                size: to_u64(size)?,
+                region: parse_region(&region)?,
+                expires: from_micros(expires)?,
+            })
+        })
+        .collect()
+}
+
+const PENDING_COLUMNS: &str = "p.staging_key, p.size, p.region, p.expires";
+
+#[async_trait]
+impl MetadataStore for SqliteStore {
+    async fn create_batch(&self, batch: NewBatch) -> Result<CreatedBatch, MetadataError> {
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT INTO batches (uploaded, author, message) VALUES (?1, ?2, ?3)",
+                params![micros(batch.uploaded), batch.author, batch.message],
+            )
+            .map_err(internal)?;
+            let batch_id = tx.last_insert_rowid();
+            let mut uploads: Vec<PendingUpload> = Vec::new();
+            for (declared, slot) in batch.files.iter().zip(&batch.slots) {
+                let existing = tx
+                    .query_row(
+                        "SELECT f.id, f.visibility, f.size, \
+                         EXISTS (SELECT 1 FROM file_instances i WHERE i.file_id = f.id) \
+                         FROM files f WHERE f.digest = ?1",
+                        [declared.digest.as_str()],
+                        |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, bool>(3)?,
+                            ))
+                        },
+                    )
+                    .optional()
+                    .map_err(internal)?;
+                let existing = existing
+                    .map(|(id, vis, size, has_instance)| {
+                        Ok::<_, MetadataError>((
+                            id,
+                            ExistingFile {
+                                visibility: parse_visibility(&vis)?,
+                                size: to_u64(size)?,
+                                has_instance,
+                            },
+                        ))
+                    })
+                    .transpose()?;
+                let disposition =
+                    reconcile(declared, existing.as_ref().map(|(_, e)| e), batch.max_size)?;
+                let file_id = match existing {
+                    Some((id, _)) => id,
+                    None => {
+                        tx.execute(
+                            "INSERT INTO files (digest, size, visibility) VALUES (?1, ?2, ?3)",
+                            params![
+                                declared.digest.as_str(),
+                                to_i64(declared.size)?,
+                                declared.visibility.as_str()
+                            ],
+                        )
+                        .map_err(internal)?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO batch_files (batch_id, file_id, filename) VALUES (?1, ?2, ?3)",
+                        params![batch_id, file_id, declared.filename],
+                    )
+                    .map_err(internal)?;
+                if inserted == 0 {
+                    return Err(internal(format!(
+                        "duplicate filename {:?} in one batch",
+                        declared.filename
+                    )));
+                }
+                let needs_slot = matches!(
+                    disposition,
+                    FileDisposition::New | FileDisposition::AwaitingContent
+                ) && !uploads.iter().any(|u| u.key.digest() == &declared.digest);
+                if needs_slot {
+                    tx.execute(
+                        "INSERT INTO pending_uploads (staging_key, file_id, size, region, expires) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            slot.to_string(),
+                            file_id,
+                            to_i64(declared.size)?,
+                            batch.region.as_str(),
+                            micros(batch.slot_expires)
+                        ],
+                    )
+                    .map_err(internal)?;
+                    tx.execute("UPDATE files SET rejection = NULL WHERE id = ?1", [file_id])
+                        .map_err(internal)?;
+                    uploads.push(PendingUpload {
+                        key: slot.clone(),
+                        size: declared.size,
+                        region: batch.region.clone(),
+                        expires: batch.slot_expires,
+                    });
+                }
+            }
+            let record = batch_by_id(tx, batch_id)?
+                .ok_or_else(|| internal("batch vanished inside its transaction"))?;
+            Ok(CreatedBatch {
+                batch: record,
+                uploads,
+            })
+        })
+        .await
+    }
+
+    async fn get_batch(&self, id: i64) -> Result<Option<BatchRecord>, MetadataError> {
+        self.tx(move |tx| batch_by_id(tx, id)).await
+    }
+
+    async fn search_batches(
+        &self,
+        q: &str,
+        limit: usize,
+    ) -> Result<Vec<BatchRecord>, MetadataError> {
+        let q = q.to_owned();
+        self.tx(move |tx| {
+            let ids = tx
+                .prepare_cached(
+                    "SELECT id FROM batches WHERE instr(author, ?1) > 0 OR instr(message, ?1) > 0 \
+                     ORDER BY id DESC LIMIT ?2",
+                )
+                .map_err(internal)?
+                .query_map(params![q, to_i64(limit as u64)?], |r| r.get::<_, i64>(0))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            ids.into_iter()
+                .filter_map(|id| batch_by_id(tx, id).transpose())
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError> {
+        let digest = digest.clone();
+        self.tx(move |tx| Ok(file_by_digest(tx, &digest)?.map(|(_, f)| f)))
+            .await
+    }
+
+    async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError> {
+        let q = q.to_owned();
+        self.tx(move |tx| {
+            // `substr(...) = ?1` keeps `%`/`_` literal; the filename side uses instr.
+            let sql = format!(
+                "SELECT {FILE_COLUMNS} FROM files f WHERE substr(f.digest, 1, length(?1)) = ?1 \
+                 OR EXISTS (SELECT 1 FROM batch_files bf WHERE bf.file_id = f.id AND instr(bf.filename, ?1) > 0) \
+                 ORDER BY f.digest LIMIT ?2"
+            );
+            Ok(file_rows(tx, &sql, params![q, to_i64(limit as u64)?])?
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect())
+        })
+        .await
+    }
+
+    async fn patch_file(
+        &self,
+        digest: &Digest,
+        ops: Vec<PatchOp>,
+    ) -> Result<Option<FileRecord>, MetadataError> {
+        let digest = digest.clone();
+        self.tx(move |tx| {
+            let Some((id, _)) = file_by_digest(tx, &digest)? else {
+                return Ok(None);
+            };
+            for op in ops {
+                match op {
+                    PatchOp::SetVisibility(v) => tx
+                        .execute(
+                            "UPDATE files SET visibility = ?1 WHERE id = ?2",
+                            params![v.as_str(), id],
+                        )
+                        .map_err(internal)?,
+                    PatchOp::DeleteInstances => tx
+                        .execute("DELETE FROM file_instances WHERE file_id = ?1", [id])
+                        .map_err(internal)?,
+                };
+            }
+            Ok(file_by_digest(tx, &digest)?.map(|(_, f)| f))
+        })
+        .await
+    }
+
+    async fn upload_state(&self, digest: &Digest) -> Result<UploadState, MetadataError> {
+        let digest = digest.clone();
+        self.tx(move |tx| {
+            let Some((id, file)) = file_by_digest(tx, &digest)? else {
+                return Ok(UploadState::default());
+            };
+            let pending = pending_rows(
+                tx,
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM pending_uploads p WHERE p.file_id = ?1 ORDER BY p.expires"
+                ),
+                [id],
+            )?;
+            let rejection = tx
+                .query_row("SELECT rejection FROM files WHERE id = ?1", [id], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+                .map_err(internal)?;
+            Ok(UploadState {
+                file: Some(file),
+                pending,
+                rejection,
+            })
+        })
+        .await
+    }
+
+    async fn pending_upload(
+        &self,
+        key: &StagingKey,
+    ) -> Result<Option<PendingUpload>, MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| {
+            Ok(pending_rows(
+                tx,
+                &format!("SELECT {PENDING_COLUMNS} FROM pending_uploads p WHERE p.staging_key = ?1"),
+                [key],
+            )?
+            .pop())
+        })
+        .await
+    }
+
+    async fn claim_upload(
+        &self,
+        key: &StagingKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE pending_uploads SET lease_until = ?1 WHERE staging_key = ?2 \
+                     AND (lease_until IS NULL OR lease_until <= ?3)",
+                    params![micros(lease_until), key, micros(now)],
+                )
+                .map_err(internal)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn claim_due_uploads(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingUpload>, MetadataError> {
+        self.tx(move |tx| {
+            let due = pending_rows(
+                tx,
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM pending_uploads p \
+                     WHERE p.lease_until IS NULL OR p.lease_until <= ?1 ORDER BY p.expires LIMIT ?2"
+                ),
+                params![micros(now), to_i64(limit as u64)?],
+            )?;
+            for p in &due {
+                tx.execute(
+                    "UPDATE pending_uploads SET lease_until = ?1 WHERE staging_key = ?2",
+                    params![micros(lease_until), p.key.to_string()],
+                )
+                .map_err(internal)?;
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn release_upload(&self, key: &StagingKey) -> Result<(), MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| {
+            tx.execute(
+                "UPDATE pending_uploads SET lease_until = NULL WHERE staging_key = ?1",
+                [key],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| {
+            let slot = tx
+                .query_row(
+                    "SELECT file_id, region FROM pending_uploads WHERE staging_key = ?1",
+                    [&key],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(internal)?;
+            let Some((file_id, region)) = slot else {
+                return Ok(());
+            };
+            tx.execute(
+                "INSERT OR IGNORE INTO file_instances (file_id, region) VALUES (?1, ?2)",
+                params![file_id, region],
+            )
+            .map_err(internal)?;
+            tx.execute(
+                "UPDATE files SET size = ?1, rejection = NULL WHERE id = ?2",
+                params![to_i64(size)?, file_id],
+            )
+            .map_err(internal)?;
+            tx.execute("DELETE FROM pending_uploads WHERE staging_key = ?1", [&key])
+                .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reject_upload(&self, key: &StagingKey, reason: String) -> Result<(), MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| {
+            let file_id = tx
+                .query_row(
+                    "SELECT file_id FROM pending_uploads WHERE staging_key = ?1",
+                    [&key],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()
+                .map_err(internal)?;
+            let Some(file_id) = file_id else {
+                return Ok(());
+            };
+            tx.execute(
+                "UPDATE files SET rejection = ?1 WHERE id = ?2",
+                params![reason, file_id],
+            )
+            .map_err(internal)?;
+            tx.execute("DELETE FROM pending_uploads WHERE staging_key = ?1", [&key])
+                .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn drop_abandoned_uploads(
+        &self,
+        expired_before: DateTime<Utc>,
+    ) -> Result<Vec<PendingUpload>, MetadataError> {
+        self.tx(move |tx| {
+            let gone = pending_rows(
+                tx,
+                &format!("SELECT {PENDING_COLUMNS} FROM pending_uploads p WHERE p.expires < ?1"),
+                [micros(expired_before)],
+            )?;
+            tx.execute(
+                "DELETE FROM pending_uploads WHERE expires < ?1",
+                [micros(expired_before)],
+            )
+            .map_err(internal)?;
+            Ok(gone)
+        })
+        .await
+    }
+
+    async fn claim_replication(
+        &self,
+        regions: Vec<RegionName>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, MetadataError> {
+        self.tx(move |tx| {
+            // A file needs work when it has some instance but fewer instances
+            // among the configured regions than there are regions.
+            let placeholders = (0..regions.len())
+                .map(|i| format!("?{}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {FILE_COLUMNS} FROM files f \
+                 WHERE (f.replication_lease IS NULL OR f.replication_lease <= ?1) \
+                 AND EXISTS (SELECT 1 FROM file_instances i WHERE i.file_id = f.id) \
+                 AND (SELECT count(*) FROM file_instances i WHERE i.file_id = f.id \
+                      AND i.region IN ({placeholders})) < ?2 \
+                 ORDER BY f.id LIMIT ?3"
+            );
+            let mut values: Vec<rusqlite::types::Value> = vec![
+                micros(now).into(),
+                to_i64(regions.len() as u64)?.into(),
+                to_i64(limit as u64)?.into(),
+            ];
+            values.extend(regions.iter().map(|r| r.as_str().to_owned().into()));
+            if regions.is_empty() {
+                return Ok(Vec::new());
+            }
+            let candidates = file_rows(tx, &sql, rusqlite::params_from_iter(values))?;
+            let mut claimed = Vec::new();
+            for (id, file) in candidates {
+                tx.execute(
+                    "UPDATE files SET replication_lease = ?1 WHERE id = ?2",
+                    params![micros(lease_until), id],
+                )
+                .map_err(internal)?;
+                claimed.push(file);
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn add_instance(&self, digest: &Digest, region: &RegionName) -> Result<(), MetadataError> {
+        let digest = digest.clone();
+        let region = region.clone();
+        self.tx(move |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO file_instances (file_id, region) \
+                 SELECT id, ?2 FROM files WHERE digest = ?1",
+                params![digest.as_str(), region.as_str()],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), MetadataError> {
+        self.tx(|tx| {
+            tx.query_row("SELECT 1", [], |_| Ok(())).map_err(internal)
+        })
+        .await
+    }
+}

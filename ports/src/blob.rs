@@ -1,0 +1,158 @@
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use tooltool_domain::{Observed, RegionName, StagingKey};
+
+/// A stream of object bytes. Producers MUST yield bounded chunks (no
+/// whole-object buffers) so that memory stays flat whatever the size.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
+
+/// What a store reports about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// An opaque version tag: it MUST change whenever the bytes change, so
+    /// that [`BlobStore::promote`] can refuse content swapped in after it was
+    /// hashed.
+    pub etag: String,
+    pub modified: DateTime<Utc>,
+}
+
+/// Which operation a self-served signed URL grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedMethod {
+    Get,
+    Put,
+}
+
+/// A requested byte range (RFC 9110 `bytes=` forms, one range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    Full,
+    /// `first-`
+    From(u64),
+    /// `first-last`, inclusive.
+    Inclusive(u64, u64),
+    /// `-n`: the last n bytes.
+    Suffix(u64),
+}
+
+/// An object opened for serving, possibly a slice of it.
+pub struct Opened {
+    /// The whole object's size.
+    pub size: u64,
+    pub etag: String,
+    /// The served slice `[start, end]` inclusive, `None` for the whole object.
+    pub range: Option<(u64, u64)>,
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("size", &self.size)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    #[error("no such object")]
+    NotFound,
+    /// A self-served signed URL is expired, altered or for another object.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The object changed since it was inspected; nothing was promoted.
+    #[error("object changed since it was inspected")]
+    Changed,
+    /// A received body was larger than the slot allows; nothing was kept.
+    #[error("received more than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("requested range not satisfiable for an object of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    /// This store does not do that (e.g. S3 does not receive bytes through us).
+    #[error("not supported by this storage backend")]
+    Unsupported,
+    /// The sending side went away mid-stream.
+    #[error("transfer interrupted: {0}")]
+    Interrupted(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The bytes of one region. Keys are `sha512/<digest>` for verified files
+/// and [`StagingKey`]s for upload slots; nothing else is ever written.
+///
+/// # Errors
+/// Native errors (io, SDK) MUST be mapped to [`BlobError`]; a missing object
+/// is [`BlobError::NotFound`] (or `Ok(None)` for [`BlobStore::head`]).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    fn region(&self) -> &RegionName;
+
+    /// A URL that lets anyone PUT exactly one object at `key` until
+    /// `expires`. It MUST NOT grant anything else (no other key, no GET).
+    /// Where the store can bind the size into the signature it SHOULD.
+    async fn presign_put(
+        &self,
+        key: &StagingKey,
+        size: u64,
+        expires: DateTime<Utc>,
+    ) -> Result<String, BlobError>;
+
+    /// A URL that lets anyone GET `key` until `expires`, and nothing else.
+    async fn presign_get(&self, key: &str, expires: DateTime<Utc>) -> Result<String, BlobError>;
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError>;
+
+    /// The object's bytes as a stream, in bounded chunks.
+    async fn get(&self, key: &str) -> Result<ByteStream, BlobError>;
+
+    /// Moves the staging object to `sha512/<digest>` **only if** it is still
+    /// the version described by `inspected` (the one that was hashed);
+    /// otherwise [`BlobError::Changed`] and nothing is promoted. After
+    /// success the staging object is gone. Promoting onto an existing final
+    /// object is allowed (the content is identical by construction).
+    async fn promote(&self, staging: &StagingKey, inspected: &ObjectInfo) -> Result<(), BlobError>;
+
+    /// Stores a stream of exactly `size` bytes at `key` (replication).
+    /// The object MUST only become visible once complete.
+    async fn put(&self, key: &str, size: u64, body: ByteStream) -> Result<(), BlobError>;
+
+    /// Deletes `key`; deleting a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// Staging objects last modified before `before` (for the sweep).
+    async fn list_staging(&self, before: DateTime<Utc>) -> Result<Vec<StagingKey>, BlobError>;
+
+    /// For stores whose signed URLs point at this server: checks that the
+    /// URL's query grants `method` on `key` at `now`. Stores that sign for
+    /// someone else answer [`BlobError::Unsupported`].
+    fn authorize(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), BlobError>;
+
+    /// Receives an upload for `key` through this server, hashing while
+    /// writing: at most `limit` bytes are accepted (more is
+    /// [`BlobError::TooLarge`] and nothing is kept). The staging object
+    /// becomes visible only once the stream ended, and what was measured is
+    /// returned with the object's info.
+    async fn receive(
+        &self,
+        key: &StagingKey,
+        limit: u64,
+        body: ByteStream,
+    ) -> Result<(Observed, ObjectInfo), BlobError>;
+
+    /// Opens a verified object for serving through this server.
+    async fn open(&self, key: &str, range: ByteRange) -> Result<Opened, BlobError>;
+}

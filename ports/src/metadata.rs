@@ -1,0 +1,186 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tooltool_domain::{BatchError, DeclaredFile, Digest, PatchOp, RegionName, StagingKey, Visibility};
+
+/// A file as stored: its instances are the regions holding a verified copy,
+/// sorted by region name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub digest: Digest,
+    pub size: u64,
+    pub visibility: Visibility,
+    pub instances: Vec<RegionName>,
+}
+
+impl FileRecord {
+    pub fn has_instances(&self) -> bool {
+        !self.instances.is_empty()
+    }
+}
+
+/// A batch with its files sorted by filename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub id: i64,
+    pub uploaded: DateTime<Utc>,
+    pub author: String,
+    pub message: String,
+    pub files: Vec<(String, FileRecord)>,
+}
+
+/// A batch to record. `slots[i]` is the staging key to use for `files[i]`
+/// if that file needs an upload; callers generate them unguessable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    pub author: String,
+    pub message: String,
+    pub uploaded: DateTime<Utc>,
+    pub files: Vec<DeclaredFile>,
+    pub slots: Vec<StagingKey>,
+    pub region: RegionName,
+    pub slot_expires: DateTime<Utc>,
+    /// The largest size a file may declare.
+    pub max_size: u64,
+}
+
+/// An upload slot waiting for (or being checked for) its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    pub key: StagingKey,
+    /// The size declared when the slot was handed out.
+    pub size: u64,
+    pub region: RegionName,
+    /// When the slot's signed PUT URL expires.
+    pub expires: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedBatch {
+    pub batch: BatchRecord,
+    /// The slots created by this batch, at most one per digest.
+    pub uploads: Vec<PendingUpload>,
+}
+
+/// Everything `upload/complete` needs to know about one digest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UploadState {
+    pub file: Option<FileRecord>,
+    pub pending: Vec<PendingUpload>,
+    /// Why the last verification of this digest failed, until a new slot is
+    /// handed out or a copy is verified.
+    pub rejection: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// The batch breaks a rule against what is stored; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] BatchError),
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    #[error("metadata store failure: {0}")]
+    Internal(String),
+}
+
+/// Files, instances, batches and upload slots.
+///
+/// # Errors
+/// Every method maps native failures to [`MetadataError::Unavailable`]
+/// (cannot reach the store: retryable) or [`MetadataError::Internal`]; no
+/// method leaves a partial write behind when it fails.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait MetadataStore: Send + Sync {
+    /// Records a batch in ONE transaction: each declared file is checked
+    /// with [`tooltool_domain::reconcile`] against the state inside that
+    /// transaction (so concurrent batches with the same new digest both
+    /// succeed and leave one file), files are created, and a slot is created
+    /// for every file without an instance (one per digest per batch).
+    /// Creating a slot clears the digest's recorded rejection.
+    ///
+    /// # Errors
+    /// [`MetadataError::Rejected`] with the first broken rule; nothing stored.
+    async fn create_batch(&self, batch: NewBatch) -> Result<CreatedBatch, MetadataError>;
+
+    async fn get_batch(&self, id: i64) -> Result<Option<BatchRecord>, MetadataError>;
+
+    /// Batches whose author or message contains `q` literally (no
+    /// wildcards), newest first, at most `limit`. Empty `q` matches all.
+    async fn search_batches(&self, q: &str, limit: usize)
+    -> Result<Vec<BatchRecord>, MetadataError>;
+
+    async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError>;
+
+    /// Files with a filename containing `q` literally or a digest starting
+    /// with `q`, each once, at most `limit`, ordered by digest.
+    async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError>;
+
+    /// Applies `ops` in order in one transaction; `None` if the file is unknown.
+    /// `DeleteInstances` removes every instance record (the caller deletes
+    /// the objects).
+    async fn patch_file(
+        &self,
+        digest: &Digest,
+        ops: Vec<PatchOp>,
+    ) -> Result<Option<FileRecord>, MetadataError>;
+
+    async fn upload_state(&self, digest: &Digest) -> Result<UploadState, MetadataError>;
+
+    async fn pending_upload(&self, key: &StagingKey)
+    -> Result<Option<PendingUpload>, MetadataError>;
+
+    /// Takes an exclusive lease on one slot until `lease_until`; `false` if
+    /// the slot is gone or another live lease holds it. Across processes
+    /// sharing a store, at most one holder at a time.
+    async fn claim_upload(
+        &self,
+        key: &StagingKey,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, MetadataError>;
+
+    /// Leases up to `limit` slots that nobody holds, oldest first.
+    async fn claim_due_uploads(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingUpload>, MetadataError>;
+
+    /// Gives a lease back early (nothing to do yet, or a retryable failure).
+    async fn release_upload(&self, key: &StagingKey) -> Result<(), MetadataError>;
+
+    /// The slot's content was verified and promoted: records the instance in
+    /// the slot's region, sets the file's size to `size`, drops the slot and
+    /// the digest's rejection. Idempotent: a slot already gone is `Ok`.
+    async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError>;
+
+    /// The slot's content was wrong: drops the slot and records `reason` as
+    /// the digest's rejection. Idempotent like `complete_upload`.
+    async fn reject_upload(&self, key: &StagingKey, reason: String) -> Result<(), MetadataError>;
+
+    /// Drops every slot whose URL expired before `expired_before` and
+    /// returns them (so their staging objects can be deleted).
+    async fn drop_abandoned_uploads(
+        &self,
+        expired_before: DateTime<Utc>,
+    ) -> Result<Vec<PendingUpload>, MetadataError>;
+
+    /// Leases up to `limit` files that have at least one instance but lack
+    /// one of `regions`, and that no live lease holds.
+    async fn claim_replication(
+        &self,
+        regions: Vec<RegionName>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, MetadataError>;
+
+    /// Records a verified copy in `region` (idempotent). Replication leases
+    /// are not released: they expire, which spaces out retries of a region
+    /// that keeps failing.
+    async fn add_instance(&self, digest: &Digest, region: &RegionName) -> Result<(), MetadataError>;
+
+    /// Cheap liveness check for health endpoints.
+    async fn ping(&self) -> Result<(), MetadataError>;
+}
