@@ -1,1 +1,174 @@
-fn main(){}
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tooltool::config::{Cli, Command};
+use tooltool::{SystemClock, jobs};
+
+fn init_logging(level: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Prints one line and fails, the way every start-up error should look.
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tooltool: {message}");
+    ExitCode::FAILURE
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            return fail(
+                text.lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: "),
+            );
+        }
+    };
+    init_logging(&cli.config.log_level, &cli.config.log_format);
+    let config = match cli.config.resolve() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let wired = match tooltool::wire(config, Arc::new(SystemClock)) {
+                Ok(w) => w,
+                Err(e) => return fail(e),
+            };
+            let acceptor = match tooltool::bind(&wired.config).await {
+                Ok(a) => a,
+                Err(e) => {
+                    return fail(format!(
+                        "LISTEN: cannot listen on {}: {e}",
+                        wired.config.listen
+                    ));
+                }
+            };
+            tracing::info!(listen = %wired.config.listen, public_url = %wired.config.public_url, regions = ?wired.service.region_names(), "tooltool serving");
+            match tooltool::serve(wired, acceptor, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Migrate => match tooltool::open_store(&config) {
+            Ok(_) => {
+                println!(
+                    "migrations applied to {}",
+                    config.data_dir.join("tooltool.sqlite3").display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Token {
+            sub,
+            scopes,
+            ttl,
+            private_key,
+        } => {
+            let issuer = match tooltool::jwt_issuer(&config, private_key.as_deref()) {
+                Ok(i) => i,
+                Err(e) => return fail(e),
+            };
+            let now = chrono::Utc::now().timestamp();
+            let claims = tooltool_jwt::Claims {
+                sub,
+                scopes,
+                exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+                iat: Some(now),
+            };
+            match issuer.issue(&claims) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Openapi => {
+            print!("{}", tooltool_http::openapi_json(&config.public_url));
+            ExitCode::SUCCESS
+        }
+        Command::CheckPendingUploads => run_job(config, Job::Verify).await,
+        Command::Replicate => run_job(config, Job::Replicate).await,
+        Command::Sweep => run_job(config, Job::Sweep).await,
+    }
+}
+
+enum Job {
+    Verify,
+    Replicate,
+    Sweep,
+}
+
+/// Runs one job once (for cron-style schedulers): prints what it did and
+/// exits non-zero when the run or any item failed.
+async fn run_job(config: tooltool::config::Resolved, job: Job) -> ExitCode {
+    let wired = match tooltool::wire(config, Arc::new(SystemClock)) {
+        Ok(w) => w,
+        Err(e) => return fail(e),
+    };
+    let (name, result) = match job {
+        Job::Verify => (
+            "check-pending-uploads",
+            jobs::verify_once(&wired.service).await,
+        ),
+        Job::Replicate => ("replicate", jobs::replicate_once(&wired.service).await),
+        Job::Sweep => ("sweep", jobs::sweep_once(&wired.service).await),
+    };
+    match result {
+        Ok(report) => {
+            println!("{name}: {report}");
+            if report.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(format!("{name}: {e}")),
+    }
+}

@@ -38,9 +38,17 @@ pub enum BatchError {
     NoFiles,
     AuthorGiven,
     InvalidFilename(String),
-    TooLarge { filename: String, size: u64, max: u64 },
-    VisibilityChange { filename: String },
-    SizeMismatch { filename: String },
+    TooLarge {
+        filename: String,
+        size: u64,
+        max: u64,
+    },
+    VisibilityChange {
+        filename: String,
+    },
+    SizeMismatch {
+        filename: String,
+    },
 }
 
 impl fmt::Display for BatchError {
@@ -92,10 +100,7 @@ pub fn check_batch_shape(
 /// A filename is what the client writes into its working directory: it must
 /// not be empty, a path, or a name that means "this/parent directory".
 pub fn check_filename(name: &str) -> Result<(), BatchError> {
-    let bad = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\\', '\0']);
+    let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
     if bad {
         Err(BatchError::InvalidFilename(name.to_owned()))
     } else {
@@ -198,11 +203,27 @@ mod tests {
             size,
             has_instance,
         };
-        let cases: Vec<(DeclaredFile, Option<ExistingFile>, Result<FileDisposition, &str>)> = vec![
+        let cases: Vec<(
+            DeclaredFile,
+            Option<ExistingFile>,
+            Result<FileDisposition, &str>,
+        )> = vec![
             (declared("f", 10, Public), None, Ok(New)),
-            (declared("f", 10, Public), Some(existing(Public, 10, true)), Ok(Present)),
-            (declared("f", 10, Public), Some(existing(Public, 10, false)), Ok(AwaitingContent)),
-            (declared("f", 11, Public), Some(existing(Public, 10, false)), Ok(AwaitingContent)),
+            (
+                declared("f", 10, Public),
+                Some(existing(Public, 10, true)),
+                Ok(Present),
+            ),
+            (
+                declared("f", 10, Public),
+                Some(existing(Public, 10, false)),
+                Ok(AwaitingContent),
+            ),
+            (
+                declared("f", 11, Public),
+                Some(existing(Public, 10, false)),
+                Ok(AwaitingContent),
+            ),
             (
                 declared("f", 11, Public),
                 Some(existing(Public, 10, true)),
@@ -224,7 +245,13 @@ mod tests {
                 Err("f is 101 bytes, more than this server's limit of 100 bytes"),
             ),
             (declared("f", 100, Public), None, Ok(New)),
-            (declared("a/b", 1, Public), None, Err("Invalid filename \"a/b\": a filename must be non-empty and contain neither '/' nor '\\'")),
+            (
+                declared("a/b", 1, Public),
+                None,
+                Err(
+                    "Invalid filename \"a/b\": a filename must be non-empty and contain neither '/' nor '\\'",
+                ),
+            ),
         ];
         for (decl, ex, expected) in cases {
             let got = reconcile(&decl, ex.as_ref(), 100).map_err(|e| e.to_string());

@@ -25,5 +25,5 @@ pub use manage::PatchOp;
 pub use principal::{Permissions, Principal};
 pub use region::{InvalidRegion, RegionName, choose_region};
 pub use scope::{Scope, ScopeSet};
-pub use verification::{Observed, VerificationOutcome};
+pub use verification::{ContentHasher, Observed, VerificationOutcome};
 pub use visibility::{InvalidVisibility, Visibility};

@@ -77,7 +77,9 @@ impl Permissions {
     /// what an anonymous one may.
     pub fn may_download(&self, principal: &Principal, visibility: Visibility) -> bool {
         (visibility == Visibility::Public && self.anonymous_public_download)
-            || principal.scopes().satisfies(&self.download_scope(visibility))
+            || principal
+                .scopes()
+                .satisfies(&self.download_scope(visibility))
     }
 
     pub fn may_upload(&self, principal: &Principal, visibility: Visibility) -> bool {

@@ -45,12 +45,28 @@ mod tests {
             // a star only counts at the end
             (&["a*c"], "abc", false),
             (&["a*c"], "a*c", true),
-            (&[&format!("{p}/download/*")], &format!("{p}/download/internal"), true),
-            (&[&format!("{p}/download/*")], &format!("{p}/upload/public"), false),
-            (&[&format!("{p}/download/public")], &format!("{p}/download/internal"), false),
+            (
+                &[&format!("{p}/download/*")],
+                &format!("{p}/download/internal"),
+                true,
+            ),
+            (
+                &[&format!("{p}/download/*")],
+                &format!("{p}/upload/public"),
+                false,
+            ),
+            (
+                &[&format!("{p}/download/public")],
+                &format!("{p}/download/internal"),
+                false,
+            ),
             (&[&format!("{p}/*")], &format!("{p}/manage"), true),
             (&["project:releng:*"], &format!("{p}/manage"), true),
-            (&["x", "y", &format!("{p}/manage")], &format!("{p}/manage"), true),
+            (
+                &["x", "y", &format!("{p}/manage")],
+                &format!("{p}/manage"),
+                true,
+            ),
         ];
         for (held, required, expected) in cases {
             assert_eq!(

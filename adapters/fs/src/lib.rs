@@ -16,10 +16,12 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use hmac::{Hmac, Mac};
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::Sha256;
 use tokio::sync::mpsc;
-use tooltool_domain::{Digest, Observed, RegionName, StagingKey};
-use tooltool_ports::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};
+use tooltool_domain::{ContentHasher, Digest, Observed, RegionName, StagingKey};
+use tooltool_ports::{
+    BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod,
+};
 
 /// Chunk size of reads served from disk: large enough that per-chunk
 /// overhead vanishes, small enough that memory per transfer stays tiny.
@@ -64,7 +66,12 @@ fn info_of(meta: &std::fs::Metadata) -> ObjectInfo {
     ObjectInfo {
         size: meta.len(),
         // inode + mtime + size: every rename-into-place yields a new inode.
-        etag: format!("{:x}-{:x}-{:x}", meta.ino(), meta.mtime_nsec() ^ meta.mtime(), meta.len()),
+        etag: format!(
+            "{:x}-{:x}-{:x}",
+            meta.ino(),
+            meta.mtime_nsec() ^ meta.mtime(),
+            meta.len()
+        ),
         modified,
     }
 }
@@ -131,12 +138,24 @@ impl FsStore {
         mac
     }
 
-    fn sign(&self, method: SignedMethod, key: &str, expires: DateTime<Utc>, size: Option<u64>) -> String {
+    fn sign(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        expires: DateTime<Utc>,
+        size: Option<u64>,
+    ) -> String {
         let expires = expires.timestamp();
         let signature = hex::encode(self.mac(method, key, expires, size).finalize().into_bytes());
         match size {
-            Some(size) => format!("{}{key}?expires={expires}&size={size}&signature={signature}", self.url_base),
-            None => format!("{}{key}?expires={expires}&signature={signature}", self.url_base),
+            Some(size) => format!(
+                "{}{key}?expires={expires}&size={size}&signature={signature}",
+                self.url_base
+            ),
+            None => format!(
+                "{}{key}?expires={expires}&signature={signature}",
+                self.url_base
+            ),
         }
     }
 
@@ -157,14 +176,12 @@ impl FsStore {
             let result = (|| {
                 let file = std::fs::File::create(&tmp).map_err(io_error)?;
                 let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, file);
-                let mut hasher = Sha512::new();
-                let mut size = 0u64;
+                let mut hasher = ContentHasher::new();
                 loop {
                     match rx.blocking_recv() {
                         Some(Some(chunk)) => {
                             hasher.update(&chunk);
                             out.write_all(&chunk).map_err(io_error)?;
-                            size += chunk.len() as u64;
                         }
                         Some(None) => break,
                         // The receiving side gave up: keep nothing.
@@ -173,13 +190,13 @@ impl FsStore {
                 }
                 let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
                 file.sync_data().map_err(io_error)?;
-                let digest = Digest::from_bytes(&hasher.finalize().into());
+                let observed = hasher.finish();
                 if let Some(parent) = dest.parent() {
                     std::fs::create_dir_all(parent).map_err(io_error)?;
                 }
                 std::fs::rename(&tmp, &dest).map_err(io_error)?;
                 let meta = std::fs::metadata(&dest).map_err(io_error)?;
-                Ok((Observed { size, digest }, info_of(&meta)))
+                Ok((observed, info_of(&meta)))
             })();
             if result.is_err() {
                 let _ = std::fs::remove_file(&tmp);
@@ -342,10 +359,14 @@ impl BlobStore for FsStore {
                 let mut empty = true;
                 for file in files.flatten() {
                     empty = false;
-                    let (Some(d), Some(s)) = (dir.file_name().to_str().map(str::to_owned), file.file_name().to_str().map(str::to_owned)) else {
+                    let (Some(d), Some(s)) = (
+                        dir.file_name().to_str().map(str::to_owned),
+                        file.file_name().to_str().map(str::to_owned),
+                    ) else {
                         continue;
                     };
-                    let Some(key) = StagingKey::parse(&format!("{}{d}/{s}", StagingKey::prefix())) else {
+                    let Some(key) = StagingKey::parse(&format!("{}{d}/{s}", StagingKey::prefix()))
+                    else {
                         continue;
                     };
                     let old = file
@@ -388,8 +409,14 @@ impl BlobStore for FsStore {
             },
             SignedMethod::Get => None,
         };
-        if self.mac(method, key, expires, size).verify_slice(&signature).is_err() {
-            return forbidden("the URL signature does not match: it was altered or is for another object");
+        if self
+            .mac(method, key, expires, size)
+            .verify_slice(&signature)
+            .is_err()
+        {
+            return forbidden(
+                "the URL signature does not match: it was altered or is for another object",
+            );
         }
         if now.timestamp() > expires {
             return forbidden("this signed URL has expired: request a new one from the server");
@@ -447,4 +474,3 @@ fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>, Blob
         _ => unsatisfiable,
     }
 }
-

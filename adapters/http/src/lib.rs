@@ -1,0 +1,165 @@
+//! The HTTP front: PROTOCOL.md on poem + poem-openapi.
+//!
+//! This crate turns requests into calls of the driving port
+//! ([`tooltool_ports::ToolTool`]) and port results into responses; it holds
+//! no business rule. Errors become HTTP statuses in one place
+//! (`problem.rs`), and every error leaves in the protocol's error shape.
+
+mod api;
+mod auth;
+mod blobs;
+mod model;
+mod payload;
+mod problem;
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+use tooltool_ports::{Authenticator, ToolTool};
+
+pub use problem::{FORBIDDEN_DOWNLOAD, Problem};
+
+/// What the HTTP front needs besides the use cases.
+pub struct HttpConfig {
+    /// Public base URL, used as the OpenAPI server entry.
+    pub public_url: String,
+    /// Largest JSON request body accepted, in bytes (413 above).
+    pub max_json_body: usize,
+}
+
+fn openapi(service: Arc<dyn ToolTool>, public_url: &str) -> OpenApiService<api::Api, ()> {
+    OpenApiService::new(api::Api { service }, "tooltool", env!("CARGO_PKG_VERSION"))
+        .description(include_str!("openapi_description.md"))
+        .server(public_url.trim_end_matches('/').to_owned())
+}
+
+/// The OpenAPI document as served at `/openapi.json`, for a given base URL.
+pub fn openapi_json(public_url: &str) -> String {
+    struct Unused;
+    #[async_trait::async_trait]
+    impl ToolTool for Unused {
+        async fn download(
+            &self,
+            _: &tooltool_domain::Principal,
+            _: &tooltool_domain::Digest,
+            _: Option<tooltool_domain::RegionName>,
+        ) -> Result<String, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn create_batch(
+            &self,
+            _: &tooltool_domain::Principal,
+            _: tooltool_ports::BatchRequest,
+            _: Option<tooltool_domain::RegionName>,
+        ) -> Result<tooltool_ports::CreatedBatchView, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn upload_complete(
+            &self,
+            _: &tooltool_domain::Digest,
+        ) -> Result<tooltool_ports::UploadProgress, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn search_batches(
+            &self,
+            _: &str,
+        ) -> Result<Vec<tooltool_ports::BatchRecord>, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn get_batch(
+            &self,
+            _: i64,
+        ) -> Result<tooltool_ports::BatchRecord, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn search_files(
+            &self,
+            _: &str,
+        ) -> Result<Vec<tooltool_ports::FileRecord>, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn get_file(
+            &self,
+            _: &tooltool_domain::Digest,
+        ) -> Result<tooltool_ports::FileRecord, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn patch_file(
+            &self,
+            _: &tooltool_domain::Principal,
+            _: &tooltool_domain::Digest,
+            _: Vec<tooltool_domain::PatchOp>,
+        ) -> Result<tooltool_ports::FileRecord, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn receive_blob(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: tooltool_ports::ByteStream,
+        ) -> Result<(), tooltool_ports::ApiError> {
+            unreachable!()
+        }
+        async fn serve_blob(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: tooltool_ports::ByteRange,
+        ) -> Result<tooltool_ports::OpenedBlob, tooltool_ports::ApiError> {
+            unreachable!()
+        }
+    }
+    openapi(Arc::new(Unused), public_url).spec()
+}
+
+/// Maps errors raised outside the operations (unknown route, wrong method,
+/// unparsable body, wrong content type) to the protocol's error shape.
+async fn to_problem(err: poem::Error) -> poem::Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let detail =
+        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+            e.reason.clone()
+        } else if status == StatusCode::NOT_FOUND {
+            "The requested URL was not found on the server.".to_owned()
+        } else if status == StatusCode::METHOD_NOT_ALLOWED {
+            "The method is not allowed for the requested URL.".to_owned()
+        } else if status.is_server_error() {
+            tracing::error!(error = %err, "unhandled server error");
+            "The server failed to handle this request; it has been logged.".to_owned()
+        } else {
+            err.to_string()
+        };
+    problem::problem_response(status, detail)
+}
+
+/// The whole HTTP application.
+pub fn app(
+    service: Arc<dyn ToolTool>,
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    config: HttpConfig,
+) -> impl Endpoint + 'static {
+    let api = openapi(Arc::clone(&service), &config.public_url);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at(
+            "/blob/:region/*key",
+            get(blobs::get_blob).put(blobs::put_blob),
+        )
+        .data(service)
+        .with(auth::AuthLayer {
+            authenticators: Arc::new(authenticators),
+            max_json_body: config.max_json_body,
+        })
+        .catch_all_error(to_problem)
+}

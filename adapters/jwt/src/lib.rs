@@ -54,7 +54,8 @@ impl JwtAuthenticator {
 
     pub fn rs256(public_pem: &[u8], clock: Arc<dyn Clock>) -> Result<Self, KeyError> {
         Ok(Self {
-            key: DecodingKey::from_rsa_pem(public_pem).map_err(|e| KeyError::Invalid(e.to_string()))?,
+            key: DecodingKey::from_rsa_pem(public_pem)
+                .map_err(|e| KeyError::Invalid(e.to_string()))?,
             algorithm: Algorithm::RS256,
             clock,
         })
@@ -64,7 +65,9 @@ impl JwtAuthenticator {
         let invalid = |why: String| AuthError::Invalid(format!("invalid bearer token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             // `alg: none` and unknown names fail here: serde has no variant for them.
-            ErrorKind::Json(_) => invalid("its header is malformed or names an unsupported algorithm".into()),
+            ErrorKind::Json(_) => {
+                invalid("its header is malformed or names an unsupported algorithm".into())
+            }
             _ => invalid("it is not a well-formed JWT".into()),
         })?;
         if header.alg != self.algorithm {
@@ -80,7 +83,9 @@ impl JwtAuthenticator {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).map_err(|e| {
             match e.kind() {
                 ErrorKind::InvalidSignature => invalid("its signature does not verify".into()),
-                ErrorKind::MissingRequiredClaim(c) => invalid(format!("the claim '{c}' is missing")),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    invalid(format!("the claim '{c}' is missing"))
+                }
                 ErrorKind::Json(j) => invalid(format!("its claims are malformed ({j})")),
                 ErrorKind::InvalidAlgorithm => invalid("its algorithm is not accepted".into()),
                 other => invalid(format!("{other:?}")),
@@ -112,7 +117,10 @@ impl Authenticator for JwtAuthenticator {
             return Err(AuthError::Invalid("the Bearer credential is empty".into()));
         }
         let claims = self.decode(token)?;
-        Ok(Principal::authenticated(claims.sub, ScopeSet::new(claims.scopes)))
+        Ok(Principal::authenticated(
+            claims.sub,
+            ScopeSet::new(claims.scopes),
+        ))
     }
 }
 
@@ -140,7 +148,8 @@ impl JwtIssuer {
 
     pub fn rs256(private_pem: &[u8]) -> Result<Self, KeyError> {
         Ok(Self {
-            key: EncodingKey::from_rsa_pem(private_pem).map_err(|e| KeyError::Invalid(e.to_string()))?,
+            key: EncodingKey::from_rsa_pem(private_pem)
+                .map_err(|e| KeyError::Invalid(e.to_string()))?,
             algorithm: Algorithm::RS256,
         })
     }
@@ -206,7 +215,9 @@ mod tests {
 
     #[tokio::test]
     async fn valid_token_yields_principal() {
-        let token = JwtIssuer::hs256(b"secret").issue(&claims(NOW + 60)).expect("issue");
+        let token = JwtIssuer::hs256(b"secret")
+            .issue(&claims(NOW + 60))
+            .expect("issue");
         let p = auth().authenticate(&request(&token)).await.expect("valid");
         assert_eq!(p.id(), Some("alice"));
         assert!(p.scopes().satisfies("a"));
@@ -215,8 +226,14 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_say_why() {
-        let good = |exp| JwtIssuer::hs256(b"secret").issue(&claims(exp)).expect("issue");
-        let other_key = JwtIssuer::hs256(b"other").issue(&claims(NOW + 60)).expect("issue");
+        let good = |exp| {
+            JwtIssuer::hs256(b"secret")
+                .issue(&claims(exp))
+                .expect("issue")
+        };
+        let other_key = JwtIssuer::hs256(b"other")
+            .issue(&claims(NOW + 60))
+            .expect("issue");
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
             &claims(NOW + 60),
@@ -226,7 +243,10 @@ mod tests {
         let none = format!(
             "{}.{}.",
             b64(r#"{"alg":"none","typ":"JWT"}"#),
-            b64(&format!(r#"{{"sub":"x","scopes":["*"],"exp":{}}}"#, NOW + 60))
+            b64(&format!(
+                r#"{{"sub":"x","scopes":["*"],"exp":{}}}"#,
+                NOW + 60
+            ))
         );
         let no_exp = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

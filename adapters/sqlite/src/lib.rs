@@ -91,11 +91,17 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, MetadataError> {
         // WAL lets readers of other tools (sqlite3 CLI, backups) coexist with
         // the server; foreign keys are off by default in SQLite.
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(internal)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(internal)?;
-        embedded::migrations::runner().run(&mut conn).map_err(internal)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(internal)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(internal)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(internal)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(internal)?;
+        embedded::migrations::runner()
+            .run(&mut conn)
+            .map_err(internal)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -109,7 +115,9 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| internal("connection mutex poisoned"))?;
+            let mut conn = conn
+                .lock()
+                .map_err(|_| internal("connection mutex poisoned"))?;
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(internal)?;
@@ -183,7 +191,13 @@ fn batch_by_id(tx: &Transaction<'_>, id: i64) -> Result<Option<BatchRecord>, Met
         .query_row(
             "SELECT uploaded, author, message FROM batches WHERE id = ?1",
             [id],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )
         .optional()
         .map_err(internal)?;
@@ -484,7 +498,9 @@ impl MetadataStore for SqliteStore {
         self.tx(move |tx| {
             Ok(pending_rows(
                 tx,
-                &format!("SELECT {PENDING_COLUMNS} FROM pending_uploads p WHERE p.staging_key = ?1"),
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM pending_uploads p WHERE p.staging_key = ?1"
+                ),
                 [key],
             )?
             .pop())
@@ -675,7 +691,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn add_instance(&self, digest: &Digest, region: &RegionName) -> Result<(), MetadataError> {
+    async fn add_instance(
+        &self,
+        digest: &Digest,
+        region: &RegionName,
+    ) -> Result<(), MetadataError> {
         let digest = digest.clone();
         let region = region.clone();
         self.tx(move |tx| {
@@ -691,9 +711,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), MetadataError> {
-        self.tx(|tx| {
-            tx.query_row("SELECT 1", [], |_| Ok(())).map_err(internal)
-        })
-        .await
+        self.tx(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(internal))
+            .await
     }
 }

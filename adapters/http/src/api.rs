@@ -1,0 +1,222 @@
+//! The OpenAPI operations: PROTOCOL.md §2, one method per route.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Html;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use tooltool_domain::{Digest, Principal, RegionName};
+use tooltool_ports::{ToolTool, UploadProgress};
+
+use crate::model::{
+    Batch, BatchList, CreatedBatch, CreatedBatchResult, Empty, FileList, FileWithInstances,
+    PatchBody, UploadBody,
+};
+use crate::payload::{ApiJson, JsonBody};
+use crate::problem::{ErrorResponse, Problem};
+
+#[derive(Tags)]
+enum Tag {
+    /// Fetching files by digest.
+    Download,
+    /// Upload batches and their verification.
+    Upload,
+    /// File metadata and management.
+    File,
+}
+
+pub struct Api {
+    pub service: Arc<dyn ToolTool>,
+}
+
+type Result<T> = std::result::Result<T, ErrorResponse>;
+
+fn digest(text: &str) -> Result<Digest> {
+    Digest::parse(text).map_err(|e| ErrorResponse::bad_request(e.to_string()))
+}
+
+/// An unknown or malformed region is no preference (PROTOCOL.md §2.1).
+fn region(q: Option<String>) -> Option<RegionName> {
+    q.and_then(|r| RegionName::parse(&r).ok())
+}
+
+fn query(q: Option<String>) -> Result<String> {
+    q.ok_or_else(|| {
+        ErrorResponse::bad_request(
+            "the query parameter 'q' is required (use q= to list everything)",
+        )
+    })
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum DownloadResponse {
+    /// Redirect to a short-lived signed URL of a verified copy; follow it without credentials.
+    #[oai(status = 302)]
+    Found(Html<String>, #[oai(header = "Location")] String),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum CompleteResponse {
+    /// The content is verified (or nothing is pending for this digest).
+    #[oai(status = 202)]
+    Accepted(ApiJson<Empty>),
+    /// Still being uploaded or verified: retry after `X-Retry-After` seconds.
+    #[oai(status = 409)]
+    Pending(ApiJson<Problem>, #[oai(header = "X-Retry-After")] u64),
+}
+
+fn redirect_page(url: &str) -> String {
+    // Escaping `&` and `"` is all an attribute-embedded URL needs.
+    let href = url.replace('&', "&amp;").replace('"', "&quot;");
+    format!(
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"{href}\">{href}</a>.  If not click the link."
+    )
+}
+
+#[OpenApi]
+impl Api {
+    /// Download a file.
+    ///
+    /// Checks, in order: the digest's syntax (400 `Invalid sha512 digest`),
+    /// that a verified copy exists (404), and the caller's permission for
+    /// the file's visibility (403). Then redirects (302) to a signed URL,
+    /// valid for the server's `DOWNLOAD_EXPIRES_IN`, of the copy in `region`
+    /// when that region has one, else of any copy. `HEAD` answers the same.
+    #[oai(
+        path = "/sha512/:digest",
+        method = "get",
+        method = "head",
+        tag = "Tag::Download"
+    )]
+    async fn download(
+        &self,
+        principal: Data<&Principal>,
+        /// SHA-512 of the file, 128 lower-case hex digits.
+        #[oai(name = "digest")]
+        digest_text: Path<String>,
+        /// Preferred region; ignored when it has no copy or is unknown.
+        region: Query<Option<String>>,
+    ) -> Result<DownloadResponse> {
+        let d = digest(&digest_text)?;
+        let url = self
+            .service
+            .download(&principal, &d, self::region(region.0))
+            .await?;
+        Ok(DownloadResponse::Found(Html(redirect_page(&url)), url))
+    }
+
+    /// Create an upload batch.
+    ///
+    /// Needs `<prefix>/upload/<visibility>` for every visibility in the batch.
+    /// Every file without a verified copy gets a `put_url`: a signed URL valid
+    /// for `UPLOAD_EXPIRES_IN`; PUT the exact bytes there, then call
+    /// `GET /upload/complete/sha512/{digest}`. Nothing is stored when any check fails.
+    #[oai(path = "/upload", method = "post", tag = "Tag::Upload")]
+    async fn create_batch(
+        &self,
+        principal: Data<&Principal>,
+        /// Preferred upload region; the server picks one when absent or unknown.
+        region: Query<Option<String>>,
+        body: JsonBody<UploadBody>,
+    ) -> Result<ApiJson<CreatedBatchResult>> {
+        let created = self
+            .service
+            .create_batch(&principal, body.0.0, self::region(region.0))
+            .await?;
+        Ok(ApiJson(CreatedBatchResult {
+            result: CreatedBatch::new(&created.batch, &created.put_urls),
+        }))
+    }
+
+    /// Search upload batches.
+    ///
+    /// Batches whose author or message contains `q` (literally; `%` and `_`
+    /// are not wildcards), newest first, at most 1000. `q=` lists the newest 1000.
+    #[oai(path = "/upload", method = "get", tag = "Tag::Upload")]
+    async fn search_batches(&self, q: Query<Option<String>>) -> Result<ApiJson<BatchList>> {
+        let q = query(q.0)?;
+        let batches = self.service.search_batches(&q).await?;
+        Ok(ApiJson(BatchList {
+            result: batches.iter().map(Batch::from).collect(),
+        }))
+    }
+
+    /// Get one upload batch.
+    #[oai(path = "/upload/:id", method = "get", tag = "Tag::Upload")]
+    async fn get_batch(&self, id: Path<String>) -> Result<ApiJson<Batch>> {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| ErrorResponse::not_found(format!("no upload batch with id {:?}", id.0)))?;
+        let batch = self.service.get_batch(id).await?;
+        Ok(ApiJson(Batch::from(&batch)))
+    }
+
+    /// Report that an upload finished, and wait for its verification.
+    ///
+    /// 202 `{}` once the content is verified (or when nothing is pending for
+    /// the digest); 409 with `X-Retry-After` (seconds) while the upload or its
+    /// verification is in progress; 400 when the content was rejected.
+    #[oai(
+        path = "/upload/complete/sha512/:digest",
+        method = "get",
+        tag = "Tag::Upload"
+    )]
+    async fn upload_complete(
+        &self,
+        #[oai(name = "digest")] digest_text: Path<String>,
+    ) -> Result<CompleteResponse> {
+        let d = digest(&digest_text)?;
+        Ok(match self.service.upload_complete(&d).await? {
+            UploadProgress::Done => CompleteResponse::Accepted(ApiJson(Empty {})),
+            UploadProgress::Pending { retry_after_secs } => CompleteResponse::Pending(
+                ApiJson(Problem::new(
+                    poem::http::StatusCode::CONFLICT,
+                    "the upload of this file is not verified yet; retry after X-Retry-After seconds",
+                )),
+                retry_after_secs,
+            ),
+        })
+    }
+
+    /// Search files.
+    ///
+    /// Files uploaded under a filename containing `q` (literally), or whose
+    /// digest starts with `q`; each file once, at most 1000, by digest.
+    #[oai(path = "/file", method = "get", tag = "Tag::File")]
+    async fn search_files(&self, q: Query<Option<String>>) -> Result<ApiJson<FileList>> {
+        let q = query(q.0)?;
+        let files = self.service.search_files(&q).await?;
+        Ok(ApiJson(FileList {
+            result: files.iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Get a file with its instances. Metadata of internal files is not secret.
+    #[oai(path = "/file/sha512/:digest", method = "get", tag = "Tag::File")]
+    async fn get_file(
+        &self,
+        #[oai(name = "digest")] digest_text: Path<String>,
+    ) -> Result<ApiJson<FileWithInstances>> {
+        let d = digest(&digest_text)?;
+        let file = self.service.get_file(&d).await?;
+        Ok(ApiJson((&file).into()))
+    }
+
+    /// Manage a file (needs `<prefix>/manage`).
+    ///
+    /// Applies the operations in order, in one transaction:
+    /// `set_visibility` and `delete_instances` (removes every stored copy; the
+    /// file and its batch history stay). `[]` changes nothing.
+    #[oai(path = "/file/sha512/:digest", method = "patch", tag = "Tag::File")]
+    async fn patch_file(
+        &self,
+        principal: Data<&Principal>,
+        #[oai(name = "digest")] digest_text: Path<String>,
+        body: JsonBody<PatchBody>,
+    ) -> Result<ApiJson<FileWithInstances>> {
+        let d = digest(&digest_text)?;
+        let file = self.service.patch_file(&principal, &d, body.0.0).await?;
+        Ok(ApiJson((&file).into()))
+    }
+}

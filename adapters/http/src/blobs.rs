@@ -1,0 +1,121 @@
+//! `PUT`/`GET /blob/{region}/{key}`: the targets of the URLs that
+//! self-serving storage (the local filesystem) signs. Not part of the
+//! OpenAPI document: clients only ever follow URLs the server handed out.
+
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use poem::http::{StatusCode, header};
+use poem::web::Path;
+use poem::{Body, IntoResponse, Request, Response, handler};
+use tooltool_ports::{ApiError, BlobError, ByteRange, ToolTool};
+
+use crate::problem::ErrorResponse;
+
+fn error(e: ApiError) -> Response {
+    // The operations' mapping, so that status and logging are decided once.
+    ErrorResponse::from(e).into_response()
+}
+
+#[handler]
+pub async fn put_blob(
+    req: &Request,
+    Path((region, key)): Path<(String, String)>,
+    body: Body,
+    service: poem::web::Data<&Arc<dyn ToolTool>>,
+) -> Response {
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let stream = body
+        .into_bytes_stream()
+        .map_err(|e| BlobError::Interrupted(e.to_string()));
+    match service
+        .receive_blob(&region, &key, &query, Box::pin(stream))
+        .await
+    {
+        // The Mozilla client treats anything but exactly 200 as failure.
+        Ok(()) => Response::builder().status(StatusCode::OK).finish(),
+        Err(e) => error(e),
+    }
+}
+
+/// Parses a single `bytes=` range; anything else serves the whole object,
+/// which RFC 9110 allows a server to do for ranges it does not support.
+fn parse_range(value: Option<&str>) -> ByteRange {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Full;
+    };
+    if spec.contains(',') {
+        return ByteRange::Full;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return ByteRange::Full;
+    };
+    match (
+        first.trim().parse::<u64>().ok(),
+        last.trim().parse::<u64>().ok(),
+    ) {
+        (Some(f), Some(l)) => ByteRange::Inclusive(f, l),
+        (Some(f), None) if last.trim().is_empty() => ByteRange::From(f),
+        (None, Some(n)) if first.trim().is_empty() => ByteRange::Suffix(n),
+        _ => ByteRange::Full,
+    }
+}
+
+#[handler]
+pub async fn get_blob(
+    req: &Request,
+    Path((region, key)): Path<(String, String)>,
+    service: poem::web::Data<&Arc<dyn ToolTool>>,
+) -> Response {
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let range = parse_range(req.header(header::RANGE));
+    let opened = match service.serve_blob(&region, &key, &query, range).await {
+        Ok(o) => o,
+        Err(e) => return error(e),
+    };
+    // The key is `sha512/<digest>`: the digest is the strongest possible ETag.
+    let etag = format!("\"{}\"", key.rsplit('/').next().unwrap_or_default());
+    let (status, len) = match opened.range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
+        None => (StatusCode::OK, opened.size),
+    };
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, len)
+        .header(header::ETAG, etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, immutable");
+    if let Some((start, end)) = opened.range {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{end}/{}", opened.size),
+        );
+    }
+    builder.body(Body::from_bytes_stream(
+        opened
+            .body
+            .map_err(|e| std::io::Error::other(e.to_string())),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_header_table() {
+        for (header, expected) in [
+            (None, ByteRange::Full),
+            (Some("bytes=0-9"), ByteRange::Inclusive(0, 9)),
+            (Some("bytes=5-"), ByteRange::From(5)),
+            (Some("bytes=-5"), ByteRange::Suffix(5)),
+            (Some("bytes=0-1,3-4"), ByteRange::Full),
+            (Some("items=0-1"), ByteRange::Full),
+            (Some("bytes=x-y"), ByteRange::Full),
+            (Some("bytes=-"), ByteRange::Full),
+        ] {
+            assert_eq!(parse_range(header), expected, "{header:?}");
+        }
+    }
+}

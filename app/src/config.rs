@@ -1,0 +1,472 @@
+//! Configuration: one clap struct (every field a flag and an environment
+//! variable), resolved by a pure function into typed choices.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use tooltool_domain::{Permissions, RegionName};
+
+/// tooltool: a content-addressed artifact store for build jobs.
+#[derive(clap::Parser, Debug)]
+#[command(name = "tooltool", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a JWT for `Authorization: Bearer`, signed with the configured key.
+    Token {
+        /// The principal id (becomes the author of batches).
+        #[arg(long)]
+        sub: String,
+        /// A scope to grant; repeat for several (e.g. `--scope 'project:releng:services/tooltool/api/*'`).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// RS256 private key (PEM) when the server verifies with JWT_PUBLIC_KEY.
+        #[arg(long, env = "JWT_PRIVATE_KEY")]
+        private_key: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Verify pending uploads once, print what happened, and exit.
+    CheckPendingUploads,
+    /// Replicate files to every configured region once, and exit.
+    Replicate,
+    /// Drop abandoned upload slots and stray staging objects once, and exit.
+    Sweep,
+}
+
+/// Every setting, as a flag or an environment variable.
+#[derive(clap::Args, Clone)]
+pub struct Config {
+    /// Address to listen on. Default 127.0.0.1:8000, or 0.0.0.0:$PORT when only PORT is set.
+    #[arg(long, env = "LISTEN")]
+    pub listen: Option<String>,
+    /// Port to listen on all interfaces (as on Heroku), when LISTEN is not set.
+    #[arg(long, env = "PORT")]
+    pub port: Option<u16>,
+    /// Base URL clients reach this server at; every URL handed out starts with it.
+    /// Default: http://<LISTEN address>.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory of the embedded database, keys and default storage region.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Local storage regions, `name:/path;name:/path`; the first receives uploads
+    /// unless a client asks for another. Default: one region `local` under DATA_DIR/objects.
+    #[arg(long, env = "LOCAL_REGIONS")]
+    pub local_regions: Option<String>,
+    /// Seconds an upload URL stays valid.
+    #[arg(long, env = "UPLOAD_EXPIRES_IN", default_value_t = 60)]
+    pub upload_expires_in: u64,
+    /// Seconds a download URL stays valid (also read from the originals' DOWLOAD_EXPIRES_IN).
+    #[arg(long, env = "DOWNLOAD_EXPIRES_IN")]
+    pub download_expires_in: Option<u64>,
+    #[arg(long, env = "DOWLOAD_EXPIRES_IN", hide = true)]
+    pub dowload_expires_in: Option<u64>,
+    /// Largest file a batch may declare, in bytes.
+    #[arg(long, env = "MAX_FILE_SIZE", default_value_t = 50 * 1024 * 1024 * 1024)]
+    pub max_file_size: u64,
+    /// Largest JSON request body, in bytes (413 above).
+    #[arg(long, env = "MAX_REQUEST_BODY", default_value_t = 1024 * 1024)]
+    pub max_request_body: usize,
+    /// HS256 secret for Bearer tokens. Without it and without JWT_PUBLIC_KEY, a random
+    /// secret is created in DATA_DIR/jwt-secret on first start.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file of the RS256 public key for Bearer tokens (instead of JWT_SECRET).
+    #[arg(long, env = "JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Prefix of every tooltool scope.
+    #[arg(long, env = "SCOPE_PREFIX", default_value = Permissions::DEFAULT_PREFIX)]
+    pub scope_prefix: String,
+    /// Whether anyone may download public files without credentials.
+    #[arg(long, env = "ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD", default_value = "true",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_anonymous_public_download: bool,
+    /// Secret that signs the server's own storage URLs. Default: created in DATA_DIR/url-secret.
+    #[arg(long, env = "URL_SIGNING_SECRET", hide_env_values = true)]
+    pub url_signing_secret: Option<String>,
+    /// How often the in-process job verifies pending uploads (e.g. `60s`; `0` turns it off).
+    #[arg(long, env = "VERIFY_INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub verify_interval: Duration,
+    /// How often the in-process job replicates files between regions (`0` = off).
+    #[arg(long, env = "REPLICATE_INTERVAL", default_value = "60s", value_parser = parse_interval)]
+    pub replicate_interval: Duration,
+    /// How often the in-process job sweeps abandoned uploads (`0` = off).
+    #[arg(long, env = "SWEEP_INTERVAL", default_value = "1h", value_parser = parse_interval)]
+    pub sweep_interval: Duration,
+    /// Log filter, e.g. `info` or `tooltool=debug,info`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Secrets never reach logs through `{:?}`.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("port", &self.port)
+            .field("public_url", &self.public_url)
+            .field("data_dir", &self.data_dir)
+            .field("local_regions", &self.local_regions)
+            .field("upload_expires_in", &self.upload_expires_in)
+            .field("download_expires_in", &self.download_expires_in)
+            .field("max_file_size", &self.max_file_size)
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("jwt_public_key", &self.jwt_public_key)
+            .field("scope_prefix", &self.scope_prefix)
+            .field(
+                "allow_anonymous_public_download",
+                &self.allow_anonymous_public_download,
+            )
+            .field("url_signing_secret", &redact(&self.url_signing_secret))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret value: compared and cloned, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How Bearer tokens are verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKey {
+    Secret(Secret),
+    PublicKeyFile(PathBuf),
+    /// Created (or read) in DATA_DIR on start.
+    GeneratedSecret,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub regions: Vec<(RegionName, PathBuf)>,
+    pub upload_expires: Duration,
+    pub download_expires: Duration,
+    pub max_file_size: u64,
+    pub max_request_body: usize,
+    pub jwt: JwtKey,
+    pub permissions: Permissions,
+    pub url_signing_secret: Option<Secret>,
+    pub verify_interval: Duration,
+    pub replicate_interval: Duration,
+    pub sweep_interval: Duration,
+}
+
+/// A configuration error: one line naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+fn parse_regions(text: &str) -> Result<Vec<(RegionName, PathBuf)>, ConfigError> {
+    let mut regions: Vec<(RegionName, PathBuf)> = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, path) = part
+            .split_once(':')
+            .ok_or_else(|| err("LOCAL_REGIONS", format!("{part:?} is not `name:/path`")))?;
+        let name =
+            RegionName::parse(name.trim()).map_err(|e| err("LOCAL_REGIONS", e.to_string()))?;
+        if path.trim().is_empty() {
+            return Err(err("LOCAL_REGIONS", format!("region {name} has no path")));
+        }
+        if regions.iter().any(|(n, _)| *n == name) {
+            return Err(err(
+                "LOCAL_REGIONS",
+                format!("region {name} is listed twice"),
+            ));
+        }
+        regions.push((name, PathBuf::from(path.trim())));
+    }
+    if regions.is_empty() {
+        return Err(err(
+            "LOCAL_REGIONS",
+            "no region given; use `name:/path;name:/path`",
+        ));
+    }
+    Ok(regions)
+}
+
+impl Config {
+    /// Resolves the settings; pure, so every rule is unit-tested.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let listen_text = match (&self.listen, self.port) {
+            (Some(l), _) => l.clone(),
+            (None, Some(port)) => format!("0.0.0.0:{port}"),
+            (None, None) => "127.0.0.1:8000".to_owned(),
+        };
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(
+                "LISTEN",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8000"),
+            )
+        })?;
+        let public_url = match &self.public_url {
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_owned();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(err(
+                        "PUBLIC_URL",
+                        format!("{u:?} must start with http:// or https://"),
+                    ));
+                }
+                // The Mozilla client dials 443 for an http:// URL without a port.
+                let authority = u
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or_default()
+                    .split('/')
+                    .next()
+                    .unwrap_or_default();
+                if u.starts_with("http://")
+                    && !authority
+                        .rsplit_once(':')
+                        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                {
+                    return Err(err(
+                        "PUBLIC_URL",
+                        format!(
+                            "{u:?} is http:// without an explicit port; the Mozilla client would dial port 443"
+                        ),
+                    ));
+                }
+                u
+            }
+            None => {
+                let host = if listen.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    listen.ip().to_string()
+                };
+                let host = if listen.is_ipv6() && !listen.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("http://{host}:{}", listen.port())
+            }
+        };
+        let regions = match &self.local_regions {
+            Some(text) => parse_regions(text)?,
+            None => vec![(
+                RegionName::parse("local").map_err(|e| err("LOCAL_REGIONS", e.to_string()))?,
+                self.data_dir.join("objects"),
+            )],
+        };
+        if self.upload_expires_in == 0 {
+            return Err(err("UPLOAD_EXPIRES_IN", "must be at least 1 second"));
+        }
+        let download = self
+            .download_expires_in
+            .or(self.dowload_expires_in)
+            .unwrap_or(60);
+        if download == 0 {
+            return Err(err("DOWNLOAD_EXPIRES_IN", "must be at least 1 second"));
+        }
+        let jwt = match (&self.jwt_secret, &self.jwt_public_key) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "JWT_SECRET",
+                    "set either JWT_SECRET or JWT_PUBLIC_KEY, not both",
+                ));
+            }
+            (Some(s), None) if s.len() < 16 => {
+                return Err(err("JWT_SECRET", "must be at least 16 characters"));
+            }
+            (Some(s), None) => JwtKey::Secret(Secret(s.clone())),
+            (None, Some(p)) => JwtKey::PublicKeyFile(p.clone()),
+            (None, None) => JwtKey::GeneratedSecret,
+        };
+        if self.scope_prefix.trim().is_empty() {
+            return Err(err("SCOPE_PREFIX", "must not be empty"));
+        }
+        if self.max_request_body < 1024 {
+            return Err(err("MAX_REQUEST_BODY", "must be at least 1024 bytes"));
+        }
+        Ok(Resolved {
+            listen,
+            public_url,
+            data_dir: self.data_dir.clone(),
+            regions,
+            upload_expires: Duration::from_secs(self.upload_expires_in),
+            download_expires: Duration::from_secs(download),
+            max_file_size: self.max_file_size,
+            max_request_body: self.max_request_body,
+            jwt,
+            permissions: Permissions::new(
+                self.scope_prefix.trim(),
+                self.allow_anonymous_public_download,
+            ),
+            url_signing_secret: self.url_signing_secret.clone().map(Secret),
+            verify_interval: self.verify_interval,
+            replicate_interval: self.replicate_interval,
+            sweep_interval: self.sweep_interval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["tooltool"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("parses").config
+    }
+
+    #[test]
+    fn listen_and_public_url() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&[], "127.0.0.1:8000", "http://127.0.0.1:8000"),
+            (&["--port", "5000"], "0.0.0.0:5000", "http://127.0.0.1:5000"),
+            (
+                &["--listen", "127.0.0.1:9", "--port", "5000"],
+                "127.0.0.1:9",
+                "http://127.0.0.1:9",
+            ),
+            (
+                &["--public-url", "https://tooltool.example.com/"],
+                "127.0.0.1:8000",
+                "https://tooltool.example.com",
+            ),
+            (
+                &["--listen", "[::1]:8080"],
+                "[::1]:8080",
+                "http://[::1]:8080",
+            ),
+        ];
+        for (args, listen, url) in cases {
+            let r = config(args).resolve().expect("valid");
+            assert_eq!(r.listen.to_string(), *listen, "{args:?}");
+            assert_eq!(r.public_url, *url, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--listen", "nonsense"], "LISTEN"),
+            (&["--public-url", "ftp://x"], "PUBLIC_URL"),
+            (&["--public-url", "http://example.com"], "PUBLIC_URL"),
+            (&["--local-regions", "east"], "LOCAL_REGIONS"),
+            (&["--local-regions", "East:/a"], "LOCAL_REGIONS"),
+            (&["--local-regions", "a:/x;a:/y"], "LOCAL_REGIONS"),
+            (&["--local-regions", ";"], "LOCAL_REGIONS"),
+            (&["--upload-expires-in", "0"], "UPLOAD_EXPIRES_IN"),
+            (&["--download-expires-in", "0"], "DOWNLOAD_EXPIRES_IN"),
+            (&["--jwt-secret", "short"], "JWT_SECRET"),
+            (
+                &[
+                    "--jwt-secret",
+                    "0123456789abcdef",
+                    "--jwt-public-key",
+                    "/k.pem",
+                ],
+                "JWT_SECRET",
+            ),
+            (&["--scope-prefix", " "], "SCOPE_PREFIX"),
+        ];
+        for (args, variable) in cases {
+            let e = config(args).resolve().expect_err("invalid");
+            assert_eq!(e.variable, *variable, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn regions_and_defaults() {
+        let r = config(&["--data-dir", "/d"]).resolve().expect("valid");
+        assert_eq!(r.regions.len(), 1);
+        assert_eq!(r.regions[0].0.as_str(), "local");
+        assert_eq!(r.regions[0].1, PathBuf::from("/d/objects"));
+        assert_eq!(r.jwt, JwtKey::GeneratedSecret);
+        assert_eq!(r.download_expires, Duration::from_secs(60));
+        let r = config(&["--local-regions", "east:/srv/a; west:/srv/b"])
+            .resolve()
+            .expect("valid");
+        let names: Vec<_> = r
+            .regions
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.to_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(names, [("east", "/srv/a"), ("west", "/srv/b")]);
+    }
+
+    #[test]
+    fn misspelt_download_variable_is_honoured_but_loses_to_the_right_one() {
+        let r = config(&["--dowload-expires-in", "30"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.download_expires, Duration::from_secs(30));
+        let r = config(&["--dowload-expires-in", "30", "--download-expires-in", "90"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.download_expires, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn anonymous_download_switch_parses_booleans() {
+        for (value, expected) in [
+            ("true", true),
+            ("false", false),
+            ("0", false),
+            ("yes", true),
+        ] {
+            let c = config(&["--allow-anonymous-public-download", value]);
+            assert_eq!(c.allow_anonymous_public_download, expected, "{value}");
+        }
+        assert!(config(&[]).allow_anonymous_public_download);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = config(&["--jwt-secret", "super-secret-value-1234"]);
+        assert!(!format!("{c:?}").contains("super-secret"));
+        let r = c.resolve().expect("valid");
+        assert!(!format!("{r:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,188 @@
+//! The tooltool binary's library: configuration, wiring of adapters into
+//! ports, the use cases, the background jobs and the server loop. `main.rs`
+//! only parses the command line and dispatches here, so tests can start a
+//! real server in-process on a random port.
+
+pub mod config;
+pub mod jobs;
+pub mod service;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tooltool_fs::FsStore;
+use tooltool_jwt::{JwtAuthenticator, JwtIssuer};
+use tooltool_ports::{Authenticator, BlobStore, Clock, MetadataStore};
+use tooltool_sqlite::SqliteStore;
+
+use crate::config::{JwtKey, Resolved};
+use crate::service::{Service, Settings};
+
+/// The host's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Everything a running server is made of.
+pub struct Wired {
+    pub service: Service,
+    pub authenticators: Vec<Arc<dyn Authenticator>>,
+    pub config: Resolved,
+}
+
+/// Reads a secret file from DATA_DIR, creating it (random, owner-only) on
+/// first use, so that the embedded default needs no configuration.
+fn generated_secret(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => {
+            return Err(format!(
+                "{} is too short to be a secret; delete it to have a new one made",
+                path.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let secret = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(secret.as_bytes())
+    };
+    match write() {
+        Ok(()) => Ok(secret.into_bytes()),
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => generated_secret(dir, name),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+fn ensure_data_dir(config: &Resolved) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("DATA_DIR: cannot create {}: {e}", config.data_dir.display()))
+}
+
+/// The secret Bearer tokens are signed with (HS256), if any.
+pub fn jwt_secret(config: &Resolved) -> Result<Option<Vec<u8>>, String> {
+    match &config.jwt {
+        JwtKey::Secret(s) => Ok(Some(s.0.as_bytes().to_vec())),
+        JwtKey::PublicKeyFile(_) => Ok(None),
+        JwtKey::GeneratedSecret => {
+            ensure_data_dir(config)?;
+            generated_secret(&config.data_dir, "jwt-secret").map(Some)
+        }
+    }
+}
+
+/// An issuer for `tooltool token`: the configured HS256 secret, or the
+/// RS256 private key given on the command line.
+pub fn jwt_issuer(config: &Resolved, private_key: Option<&Path>) -> Result<JwtIssuer, String> {
+    if let Some(path) = private_key {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("JWT_PRIVATE_KEY: cannot read {}: {e}", path.display()))?;
+        return JwtIssuer::rs256(&pem).map_err(|e| format!("JWT_PRIVATE_KEY: {e}"));
+    }
+    match jwt_secret(config)? {
+        Some(secret) => Ok(JwtIssuer::hs256(&secret)),
+        None => Err("JWT_PUBLIC_KEY is set, so tokens must be signed with the matching private key: pass --private-key (or JWT_PRIVATE_KEY)".into()),
+    }
+}
+
+/// Opens the metadata store (applying migrations).
+pub fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, String> {
+    ensure_data_dir(config)?;
+    let path = config.data_dir.join("tooltool.sqlite3");
+    let store = SqliteStore::open(&path).map_err(|e| format!("DATA_DIR: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// Builds the application from resolved configuration.
+pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
+    let store = open_store(&config)?;
+    let url_secret = match &config.url_signing_secret {
+        Some(s) => s.0.as_bytes().to_vec(),
+        None => generated_secret(&config.data_dir, "url-secret")?,
+    };
+    let regions = config
+        .regions
+        .iter()
+        .map(|(name, path)| {
+            FsStore::new(name.clone(), path, &config.public_url, &url_secret)
+                .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
+                .map_err(|e| format!("LOCAL_REGIONS: region {name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let jwt: Arc<dyn Authenticator> = match (&config.jwt, jwt_secret(&config)?) {
+        (JwtKey::PublicKeyFile(path), _) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
+            Arc::new(
+                JwtAuthenticator::rs256(&pem, Arc::clone(&clock))
+                    .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
+            )
+        }
+        (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(&clock))),
+        (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
+    };
+    let mut settings = Settings::new(config.permissions.clone());
+    settings.upload_expires = config.upload_expires;
+    settings.download_expires = config.download_expires;
+    settings.max_file_size = config.max_file_size;
+    let service = Service::new(store, regions, clock, settings);
+    Ok(Wired {
+        service,
+        authenticators: vec![jwt],
+        config,
+    })
+}
+
+/// The HTTP application of a wired service.
+pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
+    tooltool_http::app(
+        Arc::new(wired.service.clone()),
+        wired.authenticators.clone(),
+        tooltool_http::HttpConfig {
+            public_url: wired.config.public_url.clone(),
+            max_json_body: wired.config.max_request_body,
+        },
+    )
+}
+
+/// Serves until `shutdown` resolves, with the background jobs running.
+/// In-flight requests get 30 s to finish (Heroku's grace period).
+pub async fn serve<A: Acceptor + 'static>(
+    wired: Wired,
+    acceptor: A,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let jobs = jobs::spawn(&wired.service, &wired.config);
+    let app = http_app(&wired);
+    let result = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
+        .await;
+    jobs.stop().await;
+    result
+}
+
+/// Binds the configured address.
+pub async fn bind(config: &Resolved) -> std::io::Result<impl Acceptor + 'static> {
+    TcpListener::bind(config.listen).into_acceptor().await
+}
