@@ -15,11 +15,11 @@ mod metadata;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use api::{ApiError, BatchRequest, CreatedBatchView, ErrorKind, OpenedBlob, ToolTool, UploadProgress};
-pub use auth::{AuthError, AuthRequest, Authenticator};
-pub use blob::{
-    BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod,
+pub use api::{
+    ApiError, BatchRequest, CreatedBatchView, ErrorKind, OpenedBlob, ToolTool, UploadProgress,
 };
+pub use auth::{AuthError, AuthRequest, Authenticator};
+pub use blob::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};
 pub use clock::Clock;
 pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, MetadataError, MetadataStore, NewBatch, PendingUpload,

@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tooltool_domain::{BatchError, DeclaredFile, Digest, PatchOp, RegionName, StagingKey, Visibility};
+use tooltool_domain::{
+    BatchError, DeclaredFile, Digest, PatchOp, RegionName, StagingKey, Visibility,
+};
 
 /// A file as stored: its instances are the regions holding a verified copy,
 /// sorted by region name.
@@ -106,8 +108,11 @@ pub trait MetadataStore: Send + Sync {
 
     /// Batches whose author or message contains `q` literally (no
     /// wildcards), newest first, at most `limit`. Empty `q` matches all.
-    async fn search_batches(&self, q: &str, limit: usize)
-    -> Result<Vec<BatchRecord>, MetadataError>;
+    async fn search_batches(
+        &self,
+        q: &str,
+        limit: usize,
+    ) -> Result<Vec<BatchRecord>, MetadataError>;
 
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError>;
 
@@ -126,8 +131,10 @@ pub trait MetadataStore: Send + Sync {
 
     async fn upload_state(&self, digest: &Digest) -> Result<UploadState, MetadataError>;
 
-    async fn pending_upload(&self, key: &StagingKey)
-    -> Result<Option<PendingUpload>, MetadataError>;
+    async fn pending_upload(
+        &self,
+        key: &StagingKey,
+    ) -> Result<Option<PendingUpload>, MetadataError>;
 
     /// Takes an exclusive lease on one slot until `lease_until`; `false` if
     /// the slot is gone or another live lease holds it. Across processes
@@ -179,7 +186,8 @@ pub trait MetadataStore: Send + Sync {
     /// Records a verified copy in `region` (idempotent). Replication leases
     /// are not released: they expire, which spaces out retries of a region
     /// that keeps failing.
-    async fn add_instance(&self, digest: &Digest, region: &RegionName) -> Result<(), MetadataError>;
+    async fn add_instance(&self, digest: &Digest, region: &RegionName)
+    -> Result<(), MetadataError>;
 
     /// Cheap liveness check for health endpoints.
     async fn ping(&self) -> Result<(), MetadataError>;

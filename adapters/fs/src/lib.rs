@@ -474,3 +474,20 @@ fn resolve_range(range: ByteRange, size: u64) -> Result<Option<(u64, u64)>, Blob
         _ => unsatisfiable,
     }
 }
+
+#[cfg(test)]
+mod contract {
+    fn store() -> crate::FsStore {
+        // The directory lives as long as the test process; each store gets its own.
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        crate::FsStore::new(
+            tooltool_domain::RegionName::parse("east").expect("valid"),
+            dir,
+            "http://127.0.0.1:8000",
+            b"test secret",
+        )
+        .expect("store")
+    }
+
+    tooltool_ports::blob_store_contract!(store(), self_served);
+}

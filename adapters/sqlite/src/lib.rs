@@ -715,3 +715,22 @@ impl MetadataStore for SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod contract {
+    tooltool_ports::metadata_store_contract!(
+        crate::SqliteStore::in_memory().expect("in-memory store")
+    );
+
+    #[tokio::test]
+    async fn file_store_survives_reopen() {
+        use tooltool_ports::MetadataStore;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.sqlite3");
+        let store = crate::SqliteStore::open(&path).expect("open");
+        store.ping().await.expect("ping");
+        drop(store);
+        let store = crate::SqliteStore::open(&path).expect("reopen applies no migration twice");
+        store.ping().await.expect("ping");
+    }
+}

@@ -1,0 +1,88 @@
+//! Contract suites: what the port documents say, made executable. Every
+//! adapter runs the suite of its port from its own tests with the macros
+//! below, so all adapters of a port are held to the same behaviour.
+
+pub mod blob;
+pub mod metadata;
+
+/// Expands to one `#[tokio::test]` per metadata-store contract case.
+/// `$make` is an async expression yielding a fresh, empty store.
+#[macro_export]
+macro_rules! metadata_store_contract {
+    ($make:expr) => {
+        $crate::metadata_store_contract!(@cases $make;
+            create_batch_records_files_and_slots,
+            present_file_gets_no_slot,
+            rejected_batch_stores_nothing,
+            concurrent_batches_with_one_new_digest,
+            same_digest_twice_in_a_batch_gets_one_slot,
+            search_is_literal_and_capped,
+            upload_claims_are_exclusive_until_the_lease_ends,
+            complete_and_reject_settle_a_slot,
+            abandoned_slots_are_dropped,
+            replication_claims,
+            patch_applies_operations_in_order,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make;
+                $crate::contract::metadata::$case(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+/// Expands to one `#[tokio::test]` per blob-store contract case. `$make`
+/// is an async expression yielding a fresh store. Add `self_served` for
+/// stores whose signed URLs point at this server.
+#[macro_export]
+macro_rules! blob_store_contract {
+    ($make:expr) => {
+        $crate::blob_store_contract!(@cases $make;
+            put_head_get_delete_round_trip,
+            promote_moves_only_the_inspected_version,
+            list_staging_lists_only_old_staging_objects,
+            large_objects_stream_in_bounded_chunks,
+        );
+    };
+    ($make:expr, self_served) => {
+        $crate::blob_store_contract!($make);
+        $crate::blob_store_contract!(@cases $make;
+            signed_urls_grant_exactly_what_they_say,
+            receive_hashes_and_keeps_nothing_on_failure,
+            open_serves_ranges,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make;
+                $crate::contract::blob::$case(std::sync::Arc::new(store)).await;
+            }
+        )*
+    };
+}
+
+use chrono::{DateTime, Utc};
+use tooltool_domain::{ContentHasher, Digest, StagingKey};
+
+/// The digest of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    let mut h = ContentHasher::new();
+    h.update(bytes);
+    h.finish().digest
+}
+
+/// A staging key with a fixed slot id for `digest`.
+pub fn staging(digest: &Digest, slot: &str) -> StagingKey {
+    StagingKey::new(digest.clone(), format!("{slot:0>16}")).expect("valid slot")
+}
+
+/// A fixed point in time the suites count from.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
