@@ -186,3 +186,6 @@ pub async fn serve<A: Acceptor + 'static>(
 pub async fn bind(config: &Resolved) -> std::io::Result<impl Acceptor + 'static> {
     TcpListener::bind(config.listen).into_acceptor().await
 }
+
+#[cfg(test)]
+mod service_tests;
