@@ -55,7 +55,10 @@ fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
 }
 
 fn who(scopes: &[&str]) -> Principal {
-    Principal::authenticated("alice", ScopeSet::new(scopes.iter().map(|s| format!("{PREFIX}/{s}"))))
+    Principal::authenticated(
+        "alice",
+        ScopeSet::new(scopes.iter().map(|s| format!("{PREFIX}/{s}"))),
+    )
 }
 
 fn slot(content: &[u8], size: u64) -> PendingUpload {
@@ -97,12 +100,19 @@ async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
         .times(1)
         .returning(|_, _| Ok(()));
     let mut east = blob("east");
-    east.expect_head().with(eq(key.clone())).returning(|_| Ok(Some(info(16))));
+    east.expect_head()
+        .with(eq(key.clone()))
+        .returning(|_| Ok(Some(info(16))));
     east.expect_get().returning(|_| {
-        Ok(Box::pin(futures_util::stream::iter(vec![Ok(bytes::Bytes::from_static(b"DIFFERENT bytes!"))])))
+        Ok(Box::pin(futures_util::stream::iter(vec![Ok(
+            bytes::Bytes::from_static(b"DIFFERENT bytes!"),
+        )])))
     });
     east.expect_promote().never();
-    east.expect_delete().with(eq(key)).times(1).returning(|_| Ok(()));
+    east.expect_delete()
+        .with(eq(key))
+        .times(1)
+        .returning(|_| Ok(()));
     let svc = service(store, vec![east]);
     let verdict = svc.verify_claimed(&declared).await.expect("verified");
     assert!(matches!(verdict, Verified::Rejected(_)), "{verdict:?}");
@@ -112,14 +122,19 @@ async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
 async fn wrong_size_is_rejected_without_reading_the_object() {
     let declared = slot(b"abc", 3);
     let mut store = MockMetadataStore::new();
-    store.expect_reject_upload().times(1).returning(|_, _| Ok(()));
+    store
+        .expect_reject_upload()
+        .times(1)
+        .returning(|_, _| Ok(()));
     store.expect_complete_upload().never();
     let mut east = blob("east");
     east.expect_head().returning(|_| Ok(Some(info(4))));
     east.expect_get().never();
     east.expect_delete().times(1).returning(|_| Ok(()));
     let svc = service(store, vec![east]);
-    assert!(matches!(svc.verify_claimed(&declared).await, Ok(Verified::Rejected(r)) if r.contains("expected 3 bytes")));
+    assert!(
+        matches!(svc.verify_claimed(&declared).await, Ok(Verified::Rejected(r)) if r.contains("expected 3 bytes"))
+    );
 }
 
 #[tokio::test]
@@ -128,10 +143,16 @@ async fn valid_content_is_promoted_then_recorded() {
     let mut seq = mockall::Sequence::new();
     let mut store = MockMetadataStore::new();
     let mut east = blob("east");
-    east.expect_promote().times(1).in_sequence(&mut seq).returning(|_, i| {
-        assert_eq!(i.etag, "v1", "promotion is conditioned on the hashed version");
-        Ok(())
-    });
+    east.expect_promote()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, i| {
+            assert_eq!(
+                i.etag, "v1",
+                "promotion is conditioned on the hashed version"
+            );
+            Ok(())
+        });
     store
         .expect_complete_upload()
         .with(eq(declared.key.clone()), eq(4))
@@ -140,8 +161,14 @@ async fn valid_content_is_promoted_then_recorded() {
         .returning(|_, _| Ok(()));
     east.expect_delete().never();
     let svc = service(store, vec![east]);
-    let observed = Observed { size: 4, digest: digest(b"good") };
-    assert_eq!(svc.settle(&declared, &observed, &info(4)).await, Ok(Verified::Valid));
+    let observed = Observed {
+        size: 4,
+        digest: digest(b"good"),
+    };
+    assert_eq!(
+        svc.settle(&declared, &observed, &info(4)).await,
+        Ok(Verified::Valid)
+    );
 }
 
 #[tokio::test]
@@ -151,10 +178,17 @@ async fn content_swapped_after_hashing_is_not_promoted() {
     store.expect_complete_upload().never();
     store.expect_release_upload().times(1).returning(|_| Ok(()));
     let mut east = blob("east");
-    east.expect_promote().returning(|_, _| Err(tooltool_ports::BlobError::Changed));
+    east.expect_promote()
+        .returning(|_, _| Err(tooltool_ports::BlobError::Changed));
     let svc = service(store, vec![east]);
-    let observed = Observed { size: 4, digest: digest(b"good") };
-    assert_eq!(svc.settle(&declared, &observed, &info(4)).await, Ok(Verified::NotYet));
+    let observed = Observed {
+        size: 4,
+        digest: digest(b"good"),
+    };
+    assert_eq!(
+        svc.settle(&declared, &observed, &info(4)).await,
+        Ok(Verified::NotYet)
+    );
 }
 
 #[tokio::test]
@@ -175,26 +209,56 @@ async fn download_checks_existence_then_permission_then_region() {
     let no_copy = file(b"none", Visibility::Public, &[]);
     let mut store = MockMetadataStore::new();
     for f in [public.clone(), internal.clone(), no_copy.clone()] {
-        store.expect_get_file().with(eq(f.digest.clone())).returning(move |_| Ok(Some(f.clone())));
+        store
+            .expect_get_file()
+            .with(eq(f.digest.clone()))
+            .returning(move |_| Ok(Some(f.clone())));
     }
     store.expect_get_file().returning(|_| Ok(None));
     let mut east = blob("east");
-    east.expect_presign_get().returning(|k, e| Ok(format!("east/{k}?{}", e.timestamp())));
+    east.expect_presign_get()
+        .returning(|k, e| Ok(format!("east/{k}?{}", e.timestamp())));
     let mut west = blob("west");
-    west.expect_presign_get().returning(|k, _| Ok(format!("west/{k}")));
+    west.expect_presign_get()
+        .returning(|k, _| Ok(format!("west/{k}")));
     let svc = service(store, vec![east, west]);
     let anon = Principal::anonymous();
     let kind = |r: Result<String, tooltool_ports::ApiError>| r.map_err(|e| e.kind);
-    assert_eq!(kind(svc.download(&anon, &digest(b"absent"), None).await), Err(ErrorKind::NotFound));
-    assert_eq!(kind(svc.download(&anon, &no_copy.digest, None).await), Err(ErrorKind::NotFound));
-    let denied = svc.download(&anon, &internal.digest, None).await.expect_err("denied");
+    assert_eq!(
+        kind(svc.download(&anon, &digest(b"absent"), None).await),
+        Err(ErrorKind::NotFound)
+    );
+    assert_eq!(
+        kind(svc.download(&anon, &no_copy.digest, None).await),
+        Err(ErrorKind::NotFound)
+    );
+    let denied = svc
+        .download(&anon, &internal.digest, None)
+        .await
+        .expect_err("denied");
     assert_eq!(denied.kind, ErrorKind::Forbidden);
     assert_eq!(denied.message, crate::service::FORBIDDEN_DOWNLOAD);
-    let url = svc.download(&who(&["download/internal"]), &internal.digest, None).await.expect("allowed");
-    assert_eq!(url, format!("east/sha512/{}?{}", internal.digest, (now() + Duration::seconds(60)).timestamp()));
-    let url = svc.download(&anon, &public.digest, Some(region("west"))).await.expect("allowed");
+    let url = svc
+        .download(&who(&["download/internal"]), &internal.digest, None)
+        .await
+        .expect("allowed");
+    assert_eq!(
+        url,
+        format!(
+            "east/sha512/{}?{}",
+            internal.digest,
+            (now() + Duration::seconds(60)).timestamp()
+        )
+    );
+    let url = svc
+        .download(&anon, &public.digest, Some(region("west")))
+        .await
+        .expect("allowed");
     assert!(url.starts_with("west/"), "{url}");
-    let url = svc.download(&anon, &public.digest, Some(region("north"))).await.expect("allowed");
+    let url = svc
+        .download(&anon, &public.digest, Some(region("north")))
+        .await
+        .expect("allowed");
     assert!(url.starts_with("east/"), "{url}");
 }
 
@@ -220,17 +284,42 @@ async fn batch_permissions_are_checked_before_anything_is_stored() {
     let mut store = MockMetadataStore::new();
     store.expect_create_batch().never();
     let svc = service(store, vec![blob("east")]);
-    let mixed = vec![declared("a", b"a", Visibility::Public), declared("b", b"b", Visibility::Internal)];
+    let mixed = vec![
+        declared("a", b"a", Visibility::Public),
+        declared("b", b"b", Visibility::Internal),
+    ];
     for (principal, message) in [
-        (Principal::anonymous(), "no permission to upload public files"),
-        (who(&["upload/public"]), "no permission to upload internal files"),
-        (who(&["upload/internal"]), "no permission to upload public files"),
+        (
+            Principal::anonymous(),
+            "no permission to upload public files",
+        ),
+        (
+            who(&["upload/public"]),
+            "no permission to upload internal files",
+        ),
+        (
+            who(&["upload/internal"]),
+            "no permission to upload public files",
+        ),
     ] {
-        let e = svc.create_batch(&principal, request(mixed.clone()), None).await.expect_err("denied");
-        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Forbidden, message));
+        let e = svc
+            .create_batch(&principal, request(mixed.clone()), None)
+            .await
+            .expect_err("denied");
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::Forbidden, message)
+        );
     }
     let e = svc
-        .create_batch(&who(&["upload/*"]), BatchRequest { author_given: true, ..request(mixed) }, None)
+        .create_batch(
+            &who(&["upload/*"]),
+            BatchRequest {
+                author_given: true,
+                ..request(mixed)
+            },
+            None,
+        )
         .await
         .expect_err("author refused");
     assert_eq!(e.message, "Author must NOT be specified for upload.");
@@ -240,7 +329,11 @@ async fn batch_permissions_are_checked_before_anything_is_stored() {
 async fn batch_hands_out_put_urls_only_for_new_slots_in_the_chosen_region() {
     let mut store = MockMetadataStore::new();
     store.expect_create_batch().times(1).returning(|b| {
-        assert_eq!(b.region.as_str(), "west", "the requested region receives the upload");
+        assert_eq!(
+            b.region.as_str(),
+            "west",
+            "the requested region receives the upload"
+        );
         assert_eq!(b.author, "alice");
         let uploads = vec![PendingUpload {
             key: b.slots[1].clone(),
@@ -260,12 +353,17 @@ async fn batch_hands_out_put_urls_only_for_new_slots_in_the_chosen_region() {
         })
     });
     let mut west = blob("west");
-    west.expect_presign_put().times(1).returning(|k, size, _| Ok(format!("put/{k}/{size}")));
+    west.expect_presign_put()
+        .times(1)
+        .returning(|k, size, _| Ok(format!("put/{k}/{size}")));
     let svc = service(store, vec![blob("east"), west]);
     let created = svc
         .create_batch(
             &who(&["upload/public"]),
-            request(vec![declared("old", b"old", Visibility::Public), declared("new", b"new", Visibility::Public)]),
+            request(vec![
+                declared("old", b"old", Visibility::Public),
+                declared("new", b"new", Visibility::Public),
+            ]),
             Some(region("west")),
         )
         .await
@@ -280,9 +378,15 @@ async fn manage_needs_credentials_then_the_scope() {
     store.expect_patch_file().never();
     let svc = service(store, vec![blob("east")]);
     let d = digest(b"x");
-    let e = svc.patch_file(&Principal::anonymous(), &d, vec![]).await.expect_err("anonymous");
+    let e = svc
+        .patch_file(&Principal::anonymous(), &d, vec![])
+        .await
+        .expect_err("anonymous");
     assert_eq!(e.kind, ErrorKind::Unauthorized);
-    let e = svc.patch_file(&who(&["upload/*"]), &d, vec![]).await.expect_err("no scope");
+    let e = svc
+        .patch_file(&who(&["upload/*"]), &d, vec![])
+        .await
+        .expect_err("no scope");
     assert_eq!(e.kind, ErrorKind::Forbidden);
 }
 
@@ -291,14 +395,25 @@ async fn delete_instances_deletes_the_object_in_every_region() {
     let d = digest(b"gone");
     let mut store = MockMetadataStore::new();
     let record = file(b"gone", Visibility::Public, &[]);
-    store.expect_patch_file().returning(move |_, _| Ok(Some(record.clone())));
+    store
+        .expect_patch_file()
+        .returning(move |_, _| Ok(Some(record.clone())));
     let key = format!("sha512/{d}");
     let mut east = blob("east");
-    east.expect_delete().with(eq(key.clone())).times(1).returning(|_| Ok(()));
+    east.expect_delete()
+        .with(eq(key.clone()))
+        .times(1)
+        .returning(|_| Ok(()));
     let mut west = blob("west");
-    west.expect_delete().with(eq(key)).times(1).returning(|_| Ok(()));
+    west.expect_delete()
+        .with(eq(key))
+        .times(1)
+        .returning(|_| Ok(()));
     let svc = service(store, vec![east, west]);
-    let f = svc.patch_file(&who(&["manage"]), &d, vec![PatchOp::DeleteInstances]).await.expect("patched");
+    let f = svc
+        .patch_file(&who(&["manage"]), &d, vec![PatchOp::DeleteInstances])
+        .await
+        .expect("patched");
     assert!(f.instances.is_empty());
 }
 
@@ -317,21 +432,29 @@ async fn upload_complete_reports_rejection_done_and_pending() {
             rejection: Some("uploaded content does not match the declared sha512 digest".into()),
         })
     });
-    store.expect_upload_state().with(eq(done.clone())).returning(|_| {
-        Ok(UploadState {
-            file: Some(file(b"done", Visibility::Public, &["east"])),
-            ..UploadState::default()
-        })
-    });
+    store
+        .expect_upload_state()
+        .with(eq(done.clone()))
+        .returning(|_| {
+            Ok(UploadState {
+                file: Some(file(b"done", Visibility::Public, &["east"])),
+                ..UploadState::default()
+            })
+        });
     let w = waiting.clone();
-    store.expect_upload_state().with(eq(waiting_digest.clone())).returning(move |_| {
-        Ok(UploadState {
-            file: Some(file(b"waiting", Visibility::Public, &[])),
-            pending: vec![w.clone()],
-            rejection: None,
-        })
-    });
-    store.expect_upload_state().returning(|_| Ok(UploadState::default()));
+    store
+        .expect_upload_state()
+        .with(eq(waiting_digest.clone()))
+        .returning(move |_| {
+            Ok(UploadState {
+                file: Some(file(b"waiting", Visibility::Public, &[])),
+                pending: vec![w.clone()],
+                rejection: None,
+            })
+        });
+    store
+        .expect_upload_state()
+        .returning(|_| Ok(UploadState::default()));
     // Another worker holds the waiting slot.
     store.expect_claim_upload().returning(|_, _, _| Ok(false));
     let svc = service(store, vec![blob("east")]);
@@ -339,10 +462,15 @@ async fn upload_complete_reports_rejection_done_and_pending() {
     assert_eq!(e.kind, ErrorKind::BadRequest);
     assert!(e.message.starts_with("uploaded content does not match"));
     assert_eq!(svc.upload_complete(&done).await, Ok(UploadProgress::Done));
-    assert_eq!(svc.upload_complete(&digest(b"unknown")).await, Ok(UploadProgress::Done));
+    assert_eq!(
+        svc.upload_complete(&digest(b"unknown")).await,
+        Ok(UploadProgress::Done)
+    );
     assert_eq!(
         svc.upload_complete(&waiting_digest).await,
-        Ok(UploadProgress::Pending { retry_after_secs: 1 })
+        Ok(UploadProgress::Pending {
+            retry_after_secs: 1
+        })
     );
 }
 
@@ -363,11 +491,16 @@ async fn replication_copies_to_missing_regions_and_records_them() {
         .returning(|_, _| Ok(()));
     let mut east = blob("east");
     east.expect_get().times(1).returning(|_| {
-        Ok(Box::pin(futures_util::stream::iter(vec![Ok(bytes::Bytes::from_static(b"replicate"))])))
+        Ok(Box::pin(futures_util::stream::iter(vec![Ok(
+            bytes::Bytes::from_static(b"replicate"),
+        )])))
     });
     east.expect_put().never();
     let mut west = blob("west");
-    west.expect_put().withf(|_, size, _| *size == 9).times(1).returning(|_, _, _| Ok(()));
+    west.expect_put()
+        .withf(|_, size, _| *size == 9)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let svc = service(store, vec![east, west]);
     let report = svc.replicate(10).await.expect("ran");
     assert_eq!(report.len(), 1);
@@ -386,17 +519,32 @@ async fn sweep_drops_abandoned_slots_and_unowned_staging_objects() {
         .withf(|before| *before == now() - Duration::hours(24))
         .returning(move |_| Ok(vec![a.clone()]));
     let s = stray.clone();
-    store.expect_pending_upload().with(eq(s)).returning(|_| Ok(None));
+    store
+        .expect_pending_upload()
+        .with(eq(s))
+        .returning(|_| Ok(None));
     let o = owned.clone();
-    let owned_slot = PendingUpload { key: owned.clone(), ..slot(b"owned", 5) };
-    store.expect_pending_upload().with(eq(o)).returning(move |_| Ok(Some(owned_slot.clone())));
+    let owned_slot = PendingUpload {
+        key: owned.clone(),
+        ..slot(b"owned", 5)
+    };
+    store
+        .expect_pending_upload()
+        .with(eq(o))
+        .returning(move |_| Ok(Some(owned_slot.clone())));
     let mut east = blob("east");
     let (s, o) = (stray.clone(), owned.clone());
     east.expect_list_staging()
         .withf(|before| *before == now() - Duration::hours(1))
         .returning(move |_| Ok(vec![s.clone(), o.clone()]));
-    east.expect_delete().with(eq(abandoned.key.to_string())).times(1).returning(|_| Ok(()));
-    east.expect_delete().with(eq(stray.to_string())).times(1).returning(|_| Ok(()));
+    east.expect_delete()
+        .with(eq(abandoned.key.to_string()))
+        .times(1)
+        .returning(|_| Ok(()));
+    east.expect_delete()
+        .with(eq(stray.to_string()))
+        .times(1)
+        .returning(|_| Ok(()));
     east.expect_delete().with(eq(owned.to_string())).never();
     let svc = service(store, vec![east]);
     assert_eq!(svc.sweep().await, Ok(2));

@@ -1,1 +1,200 @@
-//! harness
+//! The black-box harness: a real tooltool server in-process on a random
+//! port, with a fresh data directory and a clock the test controls.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use clap::Parser;
+use tooltool::config::Cli;
+use tooltool::service::Service;
+use tooltool_domain::ContentHasher;
+use tooltool_ports::Clock;
+
+pub const PREFIX: &str = "project:releng:services/tooltool/api";
+
+/// A clock that stands still until the test moves it.
+#[derive(Debug)]
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().expect("clock");
+        *t += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+pub struct TestApp {
+    /// Base URL with a trailing slash, as the Mozilla client's `--url`.
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<TestClock>,
+    /// The running service, to run background jobs deterministically.
+    pub service: Service,
+    /// A client that does not follow redirects.
+    pub http: reqwest::Client,
+    jwt_secret: Vec<u8>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path.trim_start_matches('/'))
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// A Bearer token for `sub` with the given scopes (relative to the prefix
+    /// unless they start with `=`), valid for an hour of the test clock.
+    pub fn token(&self, sub: &str, scopes: &[&str]) -> String {
+        let scopes = scopes
+            .iter()
+            .map(|s| match s.strip_prefix('=') {
+                Some(raw) => raw.to_owned(),
+                None => format!("{PREFIX}/{s}"),
+            })
+            .collect();
+        tooltool_jwt::JwtIssuer::hs256(&self.jwt_secret)
+            .issue(&tooltool_jwt::Claims {
+                sub: sub.into(),
+                scopes,
+                exp: (self.clock.now() + Duration::hours(1)).timestamp(),
+                iat: None,
+            })
+            .expect("token")
+    }
+
+    /// Stops the server, waiting for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Starts a server with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(&[]).await
+}
+
+/// Starts a server with extra command-line settings (`--name value`);
+/// `{dir}` in a value is replaced by the data directory.
+pub async fn spawn_with(args: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{port}");
+    let secret = "test-jwt-secret-0123456789abcdef";
+    let data_dir = dir.path().to_str().expect("utf-8 path").to_owned();
+    let mut argv: Vec<String> = [
+        "tooltool",
+        "--data-dir",
+        &data_dir,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--public-url",
+        &url,
+        "--jwt-secret",
+        secret,
+        // Jobs are run explicitly by tests through `service`.
+        "--verify-interval",
+        "0",
+        "--replicate-interval",
+        "0",
+        "--sweep-interval",
+        "0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    argv.extend(args.iter().map(|a| a.replace("{dir}", &data_dir)));
+    let cli = Cli::try_parse_from(argv).expect("valid test arguments");
+    let config = cli.config.resolve().expect("valid test configuration");
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let wired = tooltool::wire(config, clock.clone()).expect("wired");
+    let service = wired.service.clone();
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tooltool::serve(wired, acceptor, async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        url: format!("{url}/"),
+        dir,
+        clock,
+        service,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        jwt_secret: secret.as_bytes().to_vec(),
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+pub fn sha512_hex(bytes: &[u8]) -> String {
+    let mut h = ContentHasher::new();
+    h.update(bytes);
+    h.finish().digest.to_string()
+}
+
+/// A batch body as the Mozilla client builds it.
+pub fn batch_body(message: &str, files: &[(&str, &[u8], &str)]) -> serde_json::Value {
+    let files: serde_json::Map<String, serde_json::Value> = files
+        .iter()
+        .map(|(name, content, visibility)| {
+            (
+                (*name).to_owned(),
+                serde_json::json!({
+                    "size": content.len(),
+                    "digest": sha512_hex(content),
+                    "algorithm": "sha512",
+                    "visibility": visibility,
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({"message": message, "files": files})
+}
+
+/// Every file of `tree` below `dir` (relative paths), for leftover checks.
+pub fn files_under(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else if let Ok(rel) = p.strip_prefix(base) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
