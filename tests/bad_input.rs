@@ -6,7 +6,11 @@ use tooltool_tests::{batch_body, files_under, sha512_hex, spawn_app, spawn_with}
 
 async fn problem(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
-    assert_eq!(resp.headers()["content-type"], "application/json", "{status}");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json",
+        "{status}"
+    );
     let body: Value = resp.json().await.expect("json error body");
     assert_eq!(body["status"], status.as_u16());
     assert_eq!(body["error"]["description"], body["detail"]);
@@ -36,8 +40,19 @@ async fn upload_bodies_table() {
         .json()
         .await
         .expect("json");
-    let put = created["result"]["files"]["e"]["put_url"].as_str().expect("url");
-    assert_eq!(reqwest::Client::new().put(put).body(existing.to_vec()).send().await.expect("put").status(), 200);
+    let put = created["result"]["files"]["e"]["put_url"]
+        .as_str()
+        .expect("url");
+    assert_eq!(
+        reqwest::Client::new()
+            .put(put)
+            .body(existing.to_vec())
+            .send()
+            .await
+            .expect("put")
+            .status(),
+        200
+    );
     let e = sha512_hex(existing);
 
     let ok_file = file(&d, json!(1), "public");
@@ -78,12 +93,33 @@ async fn upload_bodies_table() {
             .expect("post");
         let (got, problem) = problem(resp).await;
         assert_eq!(got.as_u16(), status, "{name}: {problem}");
-        assert!(problem["detail"].as_str().is_some_and(|t| t.contains(detail)), "{name}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|t| t.contains(detail)),
+            "{name}: {problem}"
+        );
     }
     // Nothing of the refused batches was stored: only the seed batch exists.
-    let all: Value = app.http.get(app.at("upload?q=")).send().await.expect("get").json().await.expect("json");
+    let all: Value = app
+        .http
+        .get(app.at("upload?q="))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(all["result"].as_array().map(Vec::len), Some(1));
-    let files: Value = app.http.get(app.at(&format!("file?q={d}"))).send().await.expect("get").json().await.expect("json");
+    let files: Value = app
+        .http
+        .get(app.at(&format!("file?q={d}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(files["result"], json!([]));
 }
 
@@ -93,31 +129,199 @@ async fn routes_params_and_methods_table() {
     let d = sha512_hex(b"nothing");
     let manage = app.token("m", &["manage"]);
     let upload = app.token("u", &["upload/public"]);
-    let cases: Vec<(Method, String, Option<(&str, &str)>, Option<&str>, u16, &str)> = vec![
+    let cases: Vec<(
+        Method,
+        String,
+        Option<(&str, &str)>,
+        Option<&str>,
+        u16,
+        &str,
+    )> = vec![
         (Method::GET, "nope".into(), None, None, 404, "not found"),
-        (Method::DELETE, "upload".into(), None, None, 405, "not allowed"),
-        (Method::PUT, format!("sha512/{d}"), None, None, 405, "not allowed"),
-        (Method::GET, "upload".into(), None, None, 400, "'q' is required"),
-        (Method::GET, "file".into(), None, None, 400, "'q' is required"),
-        (Method::GET, "upload/abc".into(), None, None, 404, "no upload batch"),
-        (Method::GET, "upload/99999999999999999999".into(), None, None, 404, "no upload batch"),
-        (Method::GET, "upload/42".into(), None, None, 404, "no upload batch"),
-        (Method::GET, "file/sha512/xyz".into(), None, None, 400, "Invalid sha512 digest"),
-        (Method::GET, format!("file/sha512/{d}"), None, None, 404, "no file"),
-        (Method::GET, format!("sha512/{d}"), None, None, 404, "No verified copy"),
-        (Method::GET, "upload/complete/sha512/XYZ".into(), None, None, 400, "Invalid sha512 digest"),
-        (Method::PATCH, format!("file/sha512/{d}"), None, Some("[]"), 401, "manage scope"),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &upload)), Some("[]"), 403, "no permission to manage"),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &manage)), Some("[]"), 404, "no file"),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &manage)), Some("{}"), 400, "JSON array"),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &manage)), Some(r#"[{"op":"explode"}]"#), 400, "unknown op \"explode\""),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &manage)), Some(r#"[{"op":"set_visibility"}]"#), 400, "'visibility' is a required property"),
-        (Method::PATCH, format!("file/sha512/{d}"), Some(("Bearer", &manage)), Some(r#"[{"visibility":"public"}]"#), 400, "'op' is a required property"),
-        (Method::PATCH, "file/sha512/bad".into(), Some(("Bearer", &manage)), Some("[]"), 400, "Invalid sha512 digest"),
-        (Method::POST, "upload".into(), None, Some(r#"{"message":"m","files":{}}"#), 400, "at least one file"),
-        (Method::POST, "upload".into(), Some(("Bearer", "not.a.jwt")), Some("{}"), 401, "invalid bearer token"),
-        (Method::GET, format!("sha512/{d}"), Some(("Basic", "dXNlcjpwYXNz")), None, 401, "unsupported authorization scheme"),
-        (Method::GET, format!("sha512/{d}"), Some(("Hawk", "id=\"x\"")), None, 401, "unsupported authorization scheme"),
+        (
+            Method::DELETE,
+            "upload".into(),
+            None,
+            None,
+            405,
+            "not allowed",
+        ),
+        (
+            Method::PUT,
+            format!("sha512/{d}"),
+            None,
+            None,
+            405,
+            "not allowed",
+        ),
+        (
+            Method::GET,
+            "upload".into(),
+            None,
+            None,
+            400,
+            "'q' is required",
+        ),
+        (
+            Method::GET,
+            "file".into(),
+            None,
+            None,
+            400,
+            "'q' is required",
+        ),
+        (
+            Method::GET,
+            "upload/abc".into(),
+            None,
+            None,
+            404,
+            "no upload batch",
+        ),
+        (
+            Method::GET,
+            "upload/99999999999999999999".into(),
+            None,
+            None,
+            404,
+            "no upload batch",
+        ),
+        (
+            Method::GET,
+            "upload/42".into(),
+            None,
+            None,
+            404,
+            "no upload batch",
+        ),
+        (
+            Method::GET,
+            "file/sha512/xyz".into(),
+            None,
+            None,
+            400,
+            "Invalid sha512 digest",
+        ),
+        (
+            Method::GET,
+            format!("file/sha512/{d}"),
+            None,
+            None,
+            404,
+            "no file",
+        ),
+        (
+            Method::GET,
+            format!("sha512/{d}"),
+            None,
+            None,
+            404,
+            "No verified copy",
+        ),
+        (
+            Method::GET,
+            "upload/complete/sha512/XYZ".into(),
+            None,
+            None,
+            400,
+            "Invalid sha512 digest",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            None,
+            Some("[]"),
+            401,
+            "manage scope",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &upload)),
+            Some("[]"),
+            403,
+            "no permission to manage",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &manage)),
+            Some("[]"),
+            404,
+            "no file",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &manage)),
+            Some("{}"),
+            400,
+            "JSON array",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &manage)),
+            Some(r#"[{"op":"explode"}]"#),
+            400,
+            "unknown op \"explode\"",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &manage)),
+            Some(r#"[{"op":"set_visibility"}]"#),
+            400,
+            "'visibility' is a required property",
+        ),
+        (
+            Method::PATCH,
+            format!("file/sha512/{d}"),
+            Some(("Bearer", &manage)),
+            Some(r#"[{"visibility":"public"}]"#),
+            400,
+            "'op' is a required property",
+        ),
+        (
+            Method::PATCH,
+            "file/sha512/bad".into(),
+            Some(("Bearer", &manage)),
+            Some("[]"),
+            400,
+            "Invalid sha512 digest",
+        ),
+        (
+            Method::POST,
+            "upload".into(),
+            None,
+            Some(r#"{"message":"m","files":{}}"#),
+            400,
+            "at least one file",
+        ),
+        (
+            Method::POST,
+            "upload".into(),
+            Some(("Bearer", "not.a.jwt")),
+            Some("{}"),
+            401,
+            "invalid bearer token",
+        ),
+        (
+            Method::GET,
+            format!("sha512/{d}"),
+            Some(("Basic", "dXNlcjpwYXNz")),
+            None,
+            401,
+            "unsupported authorization scheme",
+        ),
+        (
+            Method::GET,
+            format!("sha512/{d}"),
+            Some(("Hawk", "id=\"x\"")),
+            None,
+            401,
+            "unsupported authorization scheme",
+        ),
     ];
     for (method, path, auth, body, status, detail) in cases {
         let mut req = app.http.request(method.clone(), app.at(&path));
@@ -125,12 +329,16 @@ async fn routes_params_and_methods_table() {
             req = req.header("Authorization", format!("{scheme} {cred}"));
         }
         if let Some(body) = body {
-            req = req.header("Content-Type", "application/json").body(body.to_owned());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.to_owned());
         }
         let (got, problem) = problem(req.send().await.expect("send")).await;
         assert_eq!(got.as_u16(), status, "{method} {path}: {problem}");
         assert!(
-            problem["detail"].as_str().is_some_and(|t| t.to_lowercase().contains(&detail.to_lowercase())),
+            problem["detail"]
+                .as_str()
+                .is_some_and(|t| t.to_lowercase().contains(&detail.to_lowercase())),
             "{method} {path}: {problem}"
         );
     }
@@ -153,10 +361,17 @@ async fn wrong_content_type_is_415_and_huge_bodies_413() {
     assert_eq!(problem(resp).await.0, 415);
     let huge = format!(r#"{{"message":"{}","files":{{}}}}"#, "x".repeat(10_000));
     for chunked in [false, true] {
-        let req = app.http.post(app.at("upload")).bearer_auth(&token).header("Content-Type", "application/json");
+        let req = app
+            .http
+            .post(app.at("upload"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json");
         let req = if chunked {
-            let chunks: Vec<Result<String, std::io::Error>> = vec![Ok(huge[..5000].to_owned()), Ok(huge[5000..].to_owned())];
-            req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+            let chunks: Vec<Result<String, std::io::Error>> =
+                vec![Ok(huge[..5000].to_owned()), Ok(huge[5000..].to_owned())];
+            req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
         } else {
             req.body(huge.clone())
         };
@@ -186,7 +401,10 @@ async fn wrong_bytes_or_size_are_refused_and_leave_nothing() {
             .json()
             .await
             .expect("json");
-        let url = created["result"]["files"]["f"]["put_url"].as_str().expect("put_url").to_owned();
+        let url = created["result"]["files"]["f"]["put_url"]
+            .as_str()
+            .expect("put_url")
+            .to_owned();
         let resp = reqwest::Client::new()
             .put(&url)
             .header("Content-Type", "application/octet-stream")
@@ -196,14 +414,39 @@ async fn wrong_bytes_or_size_are_refused_and_leave_nothing() {
             .expect("put");
         let (status, p) = problem(resp).await;
         assert_eq!(status, 400, "{name}: {p}");
-        assert!(p["detail"].as_str().is_some_and(|d| d.starts_with("uploaded content does not match")), "{p}");
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("uploaded content does not match")),
+            "{p}"
+        );
         // Never downloadable, and complete reports the rejection.
         let d = sha512_hex(declared);
-        assert_eq!(app.http.get(app.at(&format!("sha512/{d}"))).send().await.expect("get").status(), 404);
-        let (status, _) = problem(app.http.get(app.at(&format!("upload/complete/sha512/{d}"))).send().await.expect("get")).await;
+        assert_eq!(
+            app.http
+                .get(app.at(&format!("sha512/{d}")))
+                .send()
+                .await
+                .expect("get")
+                .status(),
+            404
+        );
+        let (status, _) = problem(
+            app.http
+                .get(app.at(&format!("upload/complete/sha512/{d}")))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
         assert_eq!(status, 400);
         // The slot is closed: the same URL cannot be reused.
-        let again = reqwest::Client::new().put(&url).body(declared.to_vec()).send().await.expect("put");
+        let again = reqwest::Client::new()
+            .put(&url)
+            .body(declared.to_vec())
+            .send()
+            .await
+            .expect("put");
         assert_eq!(problem(again).await.0, 409);
     }
     let leftovers: Vec<_> = files_under(&app.data_path().join("objects"))
@@ -229,7 +472,10 @@ async fn expired_or_altered_signed_urls_are_403() {
         .json()
         .await
         .expect("json");
-    let url = created["result"]["files"]["f"]["put_url"].as_str().expect("put_url").to_owned();
+    let url = created["result"]["files"]["f"]["put_url"]
+        .as_str()
+        .expect("put_url")
+        .to_owned();
     let client = reqwest::Client::new();
     let altered = [
         url.replace("signature=", "signature=00"),
@@ -238,11 +484,27 @@ async fn expired_or_altered_signed_urls_are_403() {
         url.replace("/pending/", "/sha512/"),
     ];
     for bad in altered {
-        let (status, _) = problem(client.put(&bad).body(content.to_vec()).send().await.expect("put")).await;
+        let (status, _) = problem(
+            client
+                .put(&bad)
+                .body(content.to_vec())
+                .send()
+                .await
+                .expect("put"),
+        )
+        .await;
         assert_eq!(status, 403, "{bad}");
     }
     app.clock.advance(chrono::Duration::seconds(61));
-    let (status, p) = problem(client.put(&url).body(content.to_vec()).send().await.expect("put")).await;
+    let (status, p) = problem(
+        client
+            .put(&url)
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
     assert_eq!(status, 403);
     assert!(p["detail"].as_str().is_some_and(|d| d.contains("expired")));
 
@@ -258,12 +520,42 @@ async fn expired_or_altered_signed_urls_are_403() {
         .json()
         .await
         .expect("json");
-    let url = created["result"]["files"]["f"]["put_url"].as_str().expect("put_url").to_owned();
-    assert_eq!(client.put(&url).body(content.to_vec()).send().await.expect("put").status(), 200);
-    let resp = app.http.get(app.at(&format!("sha512/{}", sha512_hex(content)))).send().await.expect("get");
-    let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
-    assert_eq!(client.get(&location).send().await.expect("get").status(), 200);
-    let (status, _) = problem(client.get(location.replace("signature=", "signature=ab")).send().await.expect("get")).await;
+    let url = created["result"]["files"]["f"]["put_url"]
+        .as_str()
+        .expect("put_url")
+        .to_owned();
+    assert_eq!(
+        client
+            .put(&url)
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("put")
+            .status(),
+        200
+    );
+    let resp = app
+        .http
+        .get(app.at(&format!("sha512/{}", sha512_hex(content))))
+        .send()
+        .await
+        .expect("get");
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!(
+        client.get(&location).send().await.expect("get").status(),
+        200
+    );
+    let (status, _) = problem(
+        client
+            .get(location.replace("signature=", "signature=ab"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
     assert_eq!(status, 403);
     app.clock.advance(chrono::Duration::seconds(61));
     let (status, _) = problem(client.get(&location).send().await.expect("get")).await;
@@ -280,7 +572,11 @@ async fn bearer_tokens_are_refused_with_a_reason() {
         t
     };
     let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwic2NvcGVzIjpbIioiXSwiZXhwIjo5OTk5OTk5OTk5fQ.";
-    for (token, why) in [(expired.as_str(), "expired"), (none, "algorithm"), ("a.b.c", "not a well-formed")] {
+    for (token, why) in [
+        (expired.as_str(), "expired"),
+        (none, "algorithm"),
+        ("a.b.c", "not a well-formed"),
+    ] {
         for header in ["Authorization", "Authentication"] {
             let resp = app
                 .http
