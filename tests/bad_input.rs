@@ -123,20 +123,23 @@ async fn upload_bodies_table() {
     assert_eq!(files["result"], json!([]));
 }
 
+/// method, path, credential (scheme, value), JSON body, status, detail fragment
+type Case<'a> = (
+    Method,
+    String,
+    Option<(&'a str, &'a str)>,
+    Option<&'a str>,
+    u16,
+    &'a str,
+);
+
 #[tokio::test]
 async fn routes_params_and_methods_table() {
     let app = spawn_app().await;
     let d = sha512_hex(b"nothing");
     let manage = app.token("m", &["manage"]);
     let upload = app.token("u", &["upload/public"]);
-    let cases: Vec<(
-        Method,
-        String,
-        Option<(&str, &str)>,
-        Option<&str>,
-        u16,
-        &str,
-    )> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (Method::GET, "nope".into(), None, None, 404, "not found"),
         (
             Method::DELETE,

@@ -261,11 +261,10 @@ impl Config {
                     .split('/')
                     .next()
                     .unwrap_or_default();
-                if u.starts_with("http://")
-                    && !authority
-                        .rsplit_once(':')
-                        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                {
+                let has_port = authority
+                    .rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+                if u.starts_with("http://") && !has_port {
                     return Err(err(
                         "PUBLIC_URL",
                         format!(

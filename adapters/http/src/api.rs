@@ -84,9 +84,9 @@ impl Api {
     /// valid for the server's `DOWNLOAD_EXPIRES_IN`, of the copy in `region`
     /// when that region has one, else of any copy. `HEAD` answers the same.
     #[oai(
+        operation_id = "download",
         path = "/sha512/:digest",
         method = "get",
-        method = "head",
         tag = "Tag::Download"
     )]
     async fn download(
@@ -112,7 +112,12 @@ impl Api {
     /// Every file without a verified copy gets a `put_url`: a signed URL valid
     /// for `UPLOAD_EXPIRES_IN`; PUT the exact bytes there, then call
     /// `GET /upload/complete/sha512/{digest}`. Nothing is stored when any check fails.
-    #[oai(path = "/upload", method = "post", tag = "Tag::Upload")]
+    #[oai(
+        operation_id = "create_batch",
+        path = "/upload",
+        method = "post",
+        tag = "Tag::Upload"
+    )]
     async fn create_batch(
         &self,
         principal: Data<&Principal>,
@@ -133,7 +138,12 @@ impl Api {
     ///
     /// Batches whose author or message contains `q` (literally; `%` and `_`
     /// are not wildcards), newest first, at most 1000. `q=` lists the newest 1000.
-    #[oai(path = "/upload", method = "get", tag = "Tag::Upload")]
+    #[oai(
+        operation_id = "search_batches",
+        path = "/upload",
+        method = "get",
+        tag = "Tag::Upload"
+    )]
     async fn search_batches(&self, q: Query<Option<String>>) -> Result<ApiJson<BatchList>> {
         let q = query(q.0)?;
         let batches = self.service.search_batches(&q).await?;
@@ -143,7 +153,12 @@ impl Api {
     }
 
     /// Get one upload batch.
-    #[oai(path = "/upload/:id", method = "get", tag = "Tag::Upload")]
+    #[oai(
+        operation_id = "get_batch",
+        path = "/upload/:id",
+        method = "get",
+        tag = "Tag::Upload"
+    )]
     async fn get_batch(&self, id: Path<String>) -> Result<ApiJson<Batch>> {
         let id: i64 = id
             .parse()
@@ -158,6 +173,7 @@ impl Api {
     /// the digest); 409 with `X-Retry-After` (seconds) while the upload or its
     /// verification is in progress; 400 when the content was rejected.
     #[oai(
+        operation_id = "upload_complete",
         path = "/upload/complete/sha512/:digest",
         method = "get",
         tag = "Tag::Upload"
@@ -183,7 +199,12 @@ impl Api {
     ///
     /// Files uploaded under a filename containing `q` (literally), or whose
     /// digest starts with `q`; each file once, at most 1000, by digest.
-    #[oai(path = "/file", method = "get", tag = "Tag::File")]
+    #[oai(
+        operation_id = "search_files",
+        path = "/file",
+        method = "get",
+        tag = "Tag::File"
+    )]
     async fn search_files(&self, q: Query<Option<String>>) -> Result<ApiJson<FileList>> {
         let q = query(q.0)?;
         let files = self.service.search_files(&q).await?;
@@ -193,7 +214,12 @@ impl Api {
     }
 
     /// Get a file with its instances. Metadata of internal files is not secret.
-    #[oai(path = "/file/sha512/:digest", method = "get", tag = "Tag::File")]
+    #[oai(
+        operation_id = "get_file",
+        path = "/file/sha512/:digest",
+        method = "get",
+        tag = "Tag::File"
+    )]
     async fn get_file(
         &self,
         #[oai(name = "digest")] digest_text: Path<String>,
@@ -208,7 +234,12 @@ impl Api {
     /// Applies the operations in order, in one transaction:
     /// `set_visibility` and `delete_instances` (removes every stored copy; the
     /// file and its batch history stay). `[]` changes nothing.
-    #[oai(path = "/file/sha512/:digest", method = "patch", tag = "Tag::File")]
+    #[oai(
+        operation_id = "patch_file",
+        path = "/file/sha512/:digest",
+        method = "patch",
+        tag = "Tag::File"
+    )]
     async fn patch_file(
         &self,
         principal: Data<&Principal>,

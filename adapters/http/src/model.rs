@@ -34,6 +34,7 @@ pub enum Algorithm {
 
 /// A file: content identified by its SHA-512 digest.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct File {
     pub algorithm: Algorithm,
     /// 128 lower-case hex digits.
@@ -183,6 +184,18 @@ impl CreatedBatch {
     }
 }
 
+impl poem_openapi::types::Example for File {
+    fn example() -> Self {
+        Self {
+            algorithm: Algorithm::Sha512,
+            digest: EXAMPLE_DIGEST.into(),
+            size: 104_857_600,
+            visibility: VisibilityName::Public,
+            has_instances: true,
+        }
+    }
+}
+
 // ---- request bodies -------------------------------------------------------
 
 /// A file declared in an upload batch.
@@ -198,11 +211,31 @@ pub struct DeclaredFileDoc {
 
 /// `POST /upload` body. `author` must not be given: it is the caller.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct UploadRequestDoc {
     /// Why these files are uploaded (non-empty).
     pub message: String,
     /// Filename (no `/` or `\`) → declaration; at least one.
     pub files: BTreeMap<String, DeclaredFileDoc>,
+}
+
+const EXAMPLE_DIGEST: &str = "f93a685c8a10abbd349cbef5306441ba235c4cbfba1cc000299e11b58f258e9953cbe23463515407925eeca94c3f5d8e5f637c95be387e620845efa43cdcb0c0";
+
+impl poem_openapi::types::Example for UploadRequestDoc {
+    fn example() -> Self {
+        Self {
+            message: "Bug 1234567 - update the linux64 clang toolchain".into(),
+            files: BTreeMap::from([(
+                "clang.tar.zst".to_owned(),
+                DeclaredFileDoc {
+                    size: 104_857_600,
+                    digest: EXAMPLE_DIGEST.into(),
+                    algorithm: Algorithm::Sha512,
+                    visibility: VisibilityName::Public,
+                },
+            )]),
+        }
+    }
 }
 
 /// `{"op": "set_visibility", "visibility": "public|internal"}`

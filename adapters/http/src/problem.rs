@@ -67,27 +67,27 @@ pub const FORBIDDEN_DOWNLOAD: &str = "You don't have the permission to access th
 pub enum ErrorResponse {
     /// The request is malformed; `detail` says what to fix.
     #[oai(status = 400)]
-    BadRequest(ApiJson<Problem>),
+    BadRequest(ApiJson<Box<Problem>>),
     /// A credential was sent but is not valid (or none was sent where one is required).
     #[oai(status = 401)]
-    Unauthorized(ApiJson<Problem>),
+    Unauthorized(ApiJson<Box<Problem>>),
     /// The principal lacks the scope this needs.
     #[oai(status = 403)]
-    Forbidden(ApiJson<Problem>),
+    Forbidden(ApiJson<Box<Problem>>),
     #[oai(status = 404)]
-    NotFound(ApiJson<Problem>),
+    NotFound(ApiJson<Box<Problem>>),
     #[oai(status = 409)]
-    Conflict(ApiJson<Problem>),
+    Conflict(ApiJson<Box<Problem>>),
     /// A declared size or the request body is larger than allowed.
     #[oai(status = 413)]
-    PayloadTooLarge(ApiJson<Problem>),
+    PayloadTooLarge(ApiJson<Box<Problem>>),
     #[oai(status = 416)]
-    RangeNotSatisfiable(ApiJson<Problem>),
+    RangeNotSatisfiable(ApiJson<Box<Problem>>),
     #[oai(status = 500)]
-    Internal(ApiJson<Problem>),
+    Internal(ApiJson<Box<Problem>>),
     /// A dependency (database, storage, authentication service) is unreachable; retry later.
     #[oai(status = 503)]
-    Unavailable(ApiJson<Problem>),
+    Unavailable(ApiJson<Box<Problem>>),
 }
 
 impl ErrorResponse {
@@ -133,10 +133,10 @@ impl From<ApiError> for ErrorResponse {
         if matches!(error.kind, ErrorKind::Internal | ErrorKind::Unavailable) {
             tracing::error!(kind = ?error.kind, cause = %error.message, "request failed");
         }
-        let problem = ApiJson(Problem::new(
+        let problem = ApiJson(Box::new(Problem::new(
             Self::status(error.kind),
             public_detail(&error),
-        ));
+        )));
         match error.kind {
             ErrorKind::BadRequest => Self::BadRequest(problem),
             ErrorKind::Unauthorized => Self::Unauthorized(problem),

@@ -285,7 +285,11 @@ pub async fn search_is_literal_and_capped(store: Store) {
     assert_eq!(names("%").await, [digest_of(b"p1")]);
     assert_eq!(names(".txt").await.len(), 3);
     let d = digest_of(b"p3");
-    assert_eq!(names(&d.as_str()[..10]).await, [d.clone()], "digest prefix");
+    assert_eq!(
+        names(&d.as_str()[..10]).await,
+        std::slice::from_ref(&d),
+        "digest prefix"
+    );
     assert!(
         names(&d.as_str()[1..20]).await.is_empty(),
         "digest infix is not a prefix"
