@@ -26,8 +26,12 @@ use tooltool_ports::{
 /// Chunk size of reads served from disk: large enough that per-chunk
 /// overhead vanishes, small enough that memory per transfer stays tiny.
 const READ_CHUNK: usize = 256 * 1024;
-/// Chunks queued between the network and the hashing/writing thread.
+/// Chunks queued between the network and each of the hashing and writing
+/// threads: with hyper's chunks of at most a few hundred KiB, a few MiB.
 const WRITE_QUEUE: usize = 32;
+/// The writer flushes to disk every this many bytes, so that the flush
+/// before the rename waits for little.
+const SYNC_EVERY: usize = 64 * 1024 * 1024;
 
 pub struct FsStore {
     region: RegionName,
@@ -159,9 +163,11 @@ impl FsStore {
         }
     }
 
-    /// Streams `body` into a new temporary file on a blocking thread while
-    /// hashing it, then renames it to `dest`. The network side and the
-    /// hash+write side run concurrently, joined by a bounded queue; the
+    /// Streams `body` into a new temporary file while hashing it, then
+    /// renames it to `dest`. Three stages run concurrently, joined by
+    /// bounded queues: the network (this task), the hasher and the writer
+    /// (blocking threads), so the slowest of them alone sets the pace. The
+    /// writer flushes to disk as it goes, so the final flush is short. The
     /// object is renamed into place only after an explicit end-of-body
     /// message, so an interrupted or oversized transfer leaves nothing.
     async fn write_object(
@@ -171,37 +177,39 @@ impl FsStore {
         mut body: ByteStream,
     ) -> Result<(Observed, ObjectInfo), BlobError> {
         let tmp = self.tmp_path();
-        let (tx, mut rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || {
-            let result = (|| {
-                let file = std::fs::File::create(&tmp).map_err(io_error)?;
-                let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, file);
-                let mut hasher = ContentHasher::new();
-                loop {
-                    match rx.blocking_recv() {
-                        Some(Some(chunk)) => {
-                            hasher.update(&chunk);
-                            out.write_all(&chunk).map_err(io_error)?;
-                        }
-                        Some(None) => break,
-                        // The receiving side gave up: keep nothing.
-                        None => return Err(BlobError::Interrupted("transfer abandoned".into())),
-                    }
+        let (to_hasher, mut hasher_rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
+        let (to_writer, mut writer_rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hasher = ContentHasher::new();
+            loop {
+                match hasher_rx.blocking_recv() {
+                    Some(Some(chunk)) => hasher.update(&chunk),
+                    Some(None) => return Some(hasher.finish()),
+                    None => return None,
                 }
-                let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-                file.sync_data().map_err(io_error)?;
-                let observed = hasher.finish();
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent).map_err(io_error)?;
-                }
-                std::fs::rename(&tmp, &dest).map_err(io_error)?;
-                let meta = std::fs::metadata(&dest).map_err(io_error)?;
-                Ok((observed, info_of(&meta)))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
             }
-            result
+        });
+        let writer_tmp = tmp.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<std::fs::File, BlobError> {
+            let mut file = std::fs::File::create(&writer_tmp).map_err(io_error)?;
+            let mut unsynced = 0usize;
+            loop {
+                match writer_rx.blocking_recv() {
+                    Some(Some(chunk)) => {
+                        file.write_all(&chunk).map_err(io_error)?;
+                        unsynced += chunk.len();
+                        if unsynced >= SYNC_EVERY {
+                            file.sync_data().map_err(io_error)?;
+                            unsynced = 0;
+                        }
+                    }
+                    Some(None) => break,
+                    // The receiving side gave up: keep nothing.
+                    None => return Err(BlobError::Interrupted("transfer abandoned".into())),
+                }
+            }
+            file.sync_data().map_err(io_error)?;
+            Ok(file)
         });
         let mut received = 0u64;
         let mut failure = None;
@@ -213,8 +221,12 @@ impl FsStore {
                         failure = Some(BlobError::TooLarge { limit });
                         break;
                     }
-                    if tx.send(Some(chunk)).await.is_err() {
-                        break; // the writer failed; its error is reported below
+                    let (h, w) = tokio::join!(
+                        to_hasher.send(Some(chunk.clone())),
+                        to_writer.send(Some(chunk))
+                    );
+                    if h.is_err() || w.is_err() {
+                        break; // a stage failed; its error is reported below
                     }
                 }
                 Err(e) => {
@@ -223,18 +235,35 @@ impl FsStore {
                 }
             }
         }
-        match failure {
-            Some(failure) => {
-                drop(tx);
-                let _ = writer.await;
-                Err(failure)
-            }
-            None => {
-                let _ = tx.send(None).await;
-                drop(tx);
-                writer.await.map_err(unavailable)?
-            }
+        if failure.is_none() {
+            let _ = tokio::join!(to_hasher.send(None), to_writer.send(None));
         }
+        drop((to_hasher, to_writer));
+        let observed = hasher.await.map_err(unavailable)?;
+        let written = writer.await.map_err(unavailable)?;
+        let result = match (failure, observed, written) {
+            (Some(failure), _, _) => Err(failure),
+            (None, _, Err(e)) => Err(e),
+            (None, None, Ok(_)) => Err(BlobError::Interrupted("transfer abandoned".into())),
+            (None, Some(observed), Ok(_file)) => {
+                let dest = dest.clone();
+                let tmp = tmp.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Some(parent) = dest.parent() {
+                        std::fs::create_dir_all(parent).map_err(io_error)?;
+                    }
+                    std::fs::rename(&tmp, &dest).map_err(io_error)?;
+                    let meta = std::fs::metadata(&dest).map_err(io_error)?;
+                    Ok((observed, info_of(&meta)))
+                })
+                .await
+                .map_err(unavailable)?
+            }
+        };
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
     }
 
     fn read_stream(file: std::fs::File, len: u64) -> ByteStream {
