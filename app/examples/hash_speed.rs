@@ -11,5 +11,9 @@ fn main() {
     }
     let digest = h.finish().digest;
     let secs = start.elapsed().as_secs_f64();
-    println!("{:.0} MB/s ({})", rounds as f64 * 1.048576 / secs, &digest.as_str()[..8]);
+    println!(
+        "{:.0} MB/s ({})",
+        rounds as f64 * 1.048576 / secs,
+        &digest.as_str()[..8]
+    );
 }

@@ -41,7 +41,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Verify pending uploads once, print what happened, and exit.
+    /// Verify pending uploads once, print what happened, and exit. The embedded
+    /// store admits one process, so this runs only while no server uses DATA_DIR.
     CheckPendingUploads,
     /// Replicate files to every configured region once, and exit.
     Replicate,

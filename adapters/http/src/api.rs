@@ -66,12 +66,27 @@ pub enum CompleteResponse {
     Pending(ApiJson<Problem>, #[oai(header = "X-Retry-After")] u64),
 }
 
+/// The body of a 302, as the original (Flask) answered: handy in a browser
+/// or with `curl` without `-L`.
 fn redirect_page(url: &str) -> String {
+    const HEAD: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"";
+    let mut page = String::with_capacity(HEAD.len() + 2 * url.len() + 64);
+    page.push_str(HEAD);
     // Escaping `&` and `"` is all an attribute-embedded URL needs.
-    let href = url.replace('&', "&amp;").replace('"', "&quot;");
-    format!(
-        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"{href}\">{href}</a>.  If not click the link."
-    )
+    let escape = |page: &mut String| {
+        for c in url.chars() {
+            match c {
+                '&' => page.push_str("&amp;"),
+                '"' => page.push_str("&quot;"),
+                c => page.push(c),
+            }
+        }
+    };
+    escape(&mut page);
+    page.push_str("\">");
+    escape(&mut page);
+    page.push_str("</a>.  If not click the link.");
+    page
 }
 
 #[OpenApi]
