@@ -70,22 +70,15 @@ pub enum CompleteResponse {
 /// or with `curl` without `-L`.
 fn redirect_page(url: &str) -> String {
     const HEAD: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"";
-    let mut page = String::with_capacity(HEAD.len() + 2 * url.len() + 64);
-    page.push_str(HEAD);
+    const TAIL: &str = "</a>.  If not click the link.";
     // Escaping `&` and `"` is all an attribute-embedded URL needs.
-    let escape = |page: &mut String| {
-        for c in url.chars() {
-            match c {
-                '&' => page.push_str("&amp;"),
-                '"' => page.push_str("&quot;"),
-                c => page.push(c),
-            }
-        }
-    };
-    escape(&mut page);
+    let href = url.replace('&', "&amp;").replace('"', "&quot;");
+    let mut page = String::with_capacity(HEAD.len() + 2 * href.len() + 2 + TAIL.len());
+    page.push_str(HEAD);
+    page.push_str(&href);
     page.push_str("\">");
-    escape(&mut page);
-    page.push_str("</a>.  If not click the link.");
+    page.push_str(&href);
+    page.push_str(TAIL);
     page
 }
 
