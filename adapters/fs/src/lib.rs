@@ -29,8 +29,8 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Chunks queued between the network and each of the hashing and writing
 /// threads: with hyper's chunks of at most a few hundred KiB, a few MiB.
 const WRITE_QUEUE: usize = 32;
-/// The writer flushes to disk every this many bytes, so that the flush
-/// before the rename waits for little.
+/// The writer asks for a flush to disk every this many bytes, so that the
+/// flush before the rename waits for little.
 const SYNC_EVERY: usize = 64 * 1024 * 1024;
 
 pub struct FsStore {
@@ -192,22 +192,40 @@ impl FsStore {
         let writer_tmp = tmp.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<std::fs::File, BlobError> {
             let mut file = std::fs::File::create(&writer_tmp).map_err(io_error)?;
-            let mut unsynced = 0usize;
-            loop {
+            // A flusher thread pushes what was written to disk while the
+            // writer goes on writing, so disk and network overlap instead of
+            // the writer stalling on every flush. A request is dropped when
+            // a flush is already running: that flush will cover it.
+            let flusher_file = file.try_clone().map_err(io_error)?;
+            let (flush, flush_requests) = std::sync::mpsc::sync_channel::<()>(1);
+            let flusher = std::thread::spawn(move || {
+                while flush_requests.recv().is_ok() {
+                    let _ = flusher_file.sync_data();
+                }
+            });
+            let mut unflushed = 0usize;
+            let result = loop {
                 match writer_rx.blocking_recv() {
                     Some(Some(chunk)) => {
-                        file.write_all(&chunk).map_err(io_error)?;
-                        unsynced += chunk.len();
-                        if unsynced >= SYNC_EVERY {
-                            file.sync_data().map_err(io_error)?;
-                            unsynced = 0;
+                        if let Err(e) = file.write_all(&chunk) {
+                            break Err(io_error(e));
+                        }
+                        unflushed += chunk.len();
+                        if unflushed >= SYNC_EVERY {
+                            let _ = flush.try_send(());
+                            unflushed = 0;
                         }
                     }
-                    Some(None) => break,
+                    Some(None) => break Ok(()),
                     // The receiving side gave up: keep nothing.
-                    None => return Err(BlobError::Interrupted("transfer abandoned".into())),
+                    None => break Err(BlobError::Interrupted("transfer abandoned".into())),
                 }
-            }
+            };
+            drop(flush);
+            let _ = flusher.join();
+            result?;
+            // Durable before it can be promoted: errors of the background
+            // flushes surface here too.
             file.sync_data().map_err(io_error)?;
             Ok(file)
         });
