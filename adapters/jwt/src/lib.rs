@@ -224,6 +224,40 @@ mod tests {
         assert!(p.scopes().satisfies("bcd"));
     }
 
+    const PRIVATE: &[u8] = include_bytes!("../tests/fixtures/rs256-private.pem");
+    const PUBLIC: &[u8] = include_bytes!("../tests/fixtures/rs256-public.pem");
+
+    #[tokio::test]
+    async fn rs256_tokens_verify_with_the_public_key_only() {
+        let clock = Arc::new(Fixed(DateTime::from_timestamp(NOW, 0).expect("valid")));
+        let auth = JwtAuthenticator::rs256(PUBLIC, clock).expect("public key");
+        let token = JwtIssuer::rs256(PRIVATE)
+            .expect("private key")
+            .issue(&claims(NOW + 60))
+            .expect("issue");
+        let p = auth
+            .authenticate(&request(&token))
+            .await
+            .expect("valid RS256 token");
+        assert_eq!(p.id(), Some("alice"));
+        // Algorithm confusion: an HS256 token "signed" with the public key
+        // as a shared secret must not pass an RS256 verifier.
+        let forged = JwtIssuer::hs256(PUBLIC)
+            .issue(&claims(NOW + 60))
+            .expect("issue");
+        match auth.authenticate(&request(&forged)).await {
+            Err(AuthError::Invalid(msg)) => assert!(msg.contains("HS256"), "{msg}"),
+            other => panic!("forged token accepted: {other:?}"),
+        }
+        assert!(
+            JwtAuthenticator::rs256(
+                b"not a key",
+                Arc::new(Fixed(DateTime::from_timestamp(NOW, 0).expect("valid")))
+            )
+            .is_err()
+        );
+    }
+
     #[tokio::test]
     async fn refusals_say_why() {
         let good = |exp| {
