@@ -114,9 +114,23 @@ pub fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, String> {
     Ok(Arc::new(store))
 }
 
-/// Builds the application from resolved configuration.
+/// Builds the application from resolved configuration. Key material and
+/// storage are checked before the database is touched, so that a bad
+/// setting stops start-up with its one line and no side effect.
 pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
-    let store = open_store(&config)?;
+    ensure_data_dir(&config)?;
+    let jwt: Arc<dyn Authenticator> = match (&config.jwt, jwt_secret(&config)?) {
+        (JwtKey::PublicKeyFile(path), _) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
+            Arc::new(
+                JwtAuthenticator::rs256(&pem, Arc::clone(&clock))
+                    .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
+            )
+        }
+        (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(&clock))),
+        (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
+    };
     let url_secret = match &config.url_signing_secret {
         Some(s) => s.0.as_bytes().to_vec(),
         None => generated_secret(&config.data_dir, "url-secret")?,
@@ -130,18 +144,7 @@ pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
                 .map_err(|e| format!("LOCAL_REGIONS: region {name}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let jwt: Arc<dyn Authenticator> = match (&config.jwt, jwt_secret(&config)?) {
-        (JwtKey::PublicKeyFile(path), _) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
-            Arc::new(
-                JwtAuthenticator::rs256(&pem, Arc::clone(&clock))
-                    .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
-            )
-        }
-        (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(&clock))),
-        (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
-    };
+    let store = open_store(&config)?;
     let mut settings = Settings::new(config.permissions.clone());
     settings.upload_expires = config.upload_expires;
     settings.download_expires = config.download_expires;

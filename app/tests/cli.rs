@@ -1,0 +1,161 @@
+//! The binary's command line: one-line configuration errors, `token`,
+//! `--help`, and the one-process rule of the embedded store.
+
+use std::process::{Command, Output};
+
+fn tooltool(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
+    cmd.args(args);
+    // Keep the caller's configuration out of the test.
+    for var in [
+        "LISTEN",
+        "PORT",
+        "PUBLIC_URL",
+        "DATA_DIR",
+        "LOCAL_REGIONS",
+        "JWT_SECRET",
+        "JWT_PUBLIC_KEY",
+        "MAX_FILE_SIZE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_configuration_is_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("MAX_FILE_SIZE", "lots")], "MAX_FILE_SIZE"),
+        (&[("LOCAL_REGIONS", "no-path")], "LOCAL_REGIONS"),
+        (&[("PUBLIC_URL", "http://example.com")], "PUBLIC_URL"),
+        (&[("LISTEN", "not an address")], "LISTEN"),
+        (
+            &[("ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD", "maybe")],
+            "ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD",
+        ),
+        (&[("JWT_PUBLIC_KEY", "/nonexistent.pem")], "JWT_PUBLIC_KEY"),
+    ];
+    for (env, variable) in cases {
+        let mut env = env.to_vec();
+        env.push(("DATA_DIR", data));
+        let out = tooltool(&["serve"], &env);
+        assert!(!out.status.success(), "{variable}");
+        let err = stderr(&out);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one line for {variable}: {err}"
+        );
+        assert!(err.contains(variable), "{variable} named in: {err}");
+    }
+}
+
+#[test]
+fn token_works_out_of_the_box_and_help_lists_every_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let out = tooltool(
+        &["token", "--sub", "me", "--scope", "a", "--scope", "b"],
+        &[("DATA_DIR", data)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+    assert!(
+        dir.path().join("jwt-secret").exists(),
+        "the secret is created in DATA_DIR"
+    );
+    let again = tooltool(
+        &["token", "--sub", "me", "--scope", "a"],
+        &[("DATA_DIR", data)],
+    );
+    assert!(again.status.success());
+
+    let help = tooltool(&["--help"], &[]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).expect("utf-8");
+    for var in [
+        "LISTEN",
+        "PORT",
+        "PUBLIC_URL",
+        "DATA_DIR",
+        "LOCAL_REGIONS",
+        "UPLOAD_EXPIRES_IN",
+        "DOWNLOAD_EXPIRES_IN",
+        "MAX_FILE_SIZE",
+        "MAX_REQUEST_BODY",
+        "JWT_SECRET",
+        "JWT_PUBLIC_KEY",
+        "SCOPE_PREFIX",
+        "ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD",
+        "URL_SIGNING_SECRET",
+        "VERIFY_INTERVAL",
+        "REPLICATE_INTERVAL",
+        "SWEEP_INTERVAL",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ] {
+        assert!(
+            text.contains(&format!("env: {var}")),
+            "--help documents {var}"
+        );
+    }
+    for sub in [
+        "serve",
+        "migrate",
+        "token",
+        "openapi",
+        "check-pending-uploads",
+        "replicate",
+        "sweep",
+    ] {
+        assert!(text.contains(sub), "--help lists {sub}");
+    }
+}
+
+#[test]
+fn job_commands_run_once_and_refuse_a_store_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    for job in ["check-pending-uploads", "replicate", "sweep"] {
+        let out = tooltool(&[job], &[("DATA_DIR", data)]);
+        assert!(out.status.success(), "{job}: {}", stderr(&out));
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(text.starts_with(&format!("{job}: 0 done")), "{job}: {text}");
+    }
+    let migrate = tooltool(&["migrate"], &[("DATA_DIR", data)]);
+    assert!(migrate.status.success());
+    // A running server owns the embedded store.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tooltool"))
+        .env("DATA_DIR", data)
+        .env("LISTEN", format!("127.0.0.1:{port}"))
+        .env("LOG_LEVEL", "warn")
+        .spawn()
+        .expect("server starts");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let out = tooltool(&["sweep"], &[("DATA_DIR", data)]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "server did not start");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("in use by another tooltool process"),
+        "{}",
+        stderr(&out)
+    );
+}
