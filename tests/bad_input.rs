@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tooltool_tests::{batch_body, files_under, sha512_hex, spawn_app, spawn_with};
+use tooltool_tests::{batch_body, files_under, put, put_url, sha512_hex, spawn_app, spawn_with};
 
 async fn problem(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
@@ -29,30 +29,7 @@ async fn upload_bodies_table() {
     let d = sha512_hex(b"x");
     // An existing verified file to conflict with.
     let existing: &[u8] = b"existing";
-    let created: Value = app
-        .http
-        .post(app.at("upload"))
-        .bearer_auth(&token)
-        .json(&batch_body("seed", &[("e", existing, "public")]))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let put = created["result"]["files"]["e"]["put_url"]
-        .as_str()
-        .expect("url");
-    assert_eq!(
-        reqwest::Client::new()
-            .put(put)
-            .body(existing.to_vec())
-            .send()
-            .await
-            .expect("put")
-            .status(),
-        200
-    );
+    app.upload(&token, "e", existing, "public").await;
     let e = sha512_hex(existing);
 
     let ok_file = file(&d, json!(1), "public");
@@ -101,22 +78,11 @@ async fn upload_bodies_table() {
         );
     }
     // Nothing of the refused batches was stored: only the seed batch exists.
-    let all: Value = app
-        .http
-        .get(app.at("upload?q="))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let all: Value = app.get("upload?q=").await.json().await.expect("json");
     assert_eq!(all["result"].as_array().map(Vec::len), Some(1));
     let files: Value = app
-        .http
-        .get(app.at(&format!("file?q={d}")))
-        .send()
+        .get(&format!("file?q={d}"))
         .await
-        .expect("get")
         .json()
         .await
         .expect("json");
@@ -393,28 +359,15 @@ async fn wrong_bytes_or_size_are_refused_and_leave_nothing() {
         ("shorter", b"the declared".to_vec()),
         ("longer", b"the declared content and more".to_vec()),
     ] {
-        let created: Value = app
-            .http
-            .post(app.at("upload"))
-            .bearer_auth(&token)
-            .json(&batch_body(name, &[("f", declared, "public")]))
-            .send()
-            .await
-            .expect("post")
-            .json()
-            .await
-            .expect("json");
-        let url = created["result"]["files"]["f"]["put_url"]
-            .as_str()
-            .expect("put_url")
-            .to_owned();
-        let resp = reqwest::Client::new()
-            .put(&url)
-            .header("Content-Type", "application/octet-stream")
-            .body(sent)
-            .send()
-            .await
-            .expect("put");
+        let created = app
+            .create_batch(
+                &token,
+                &batch_body(name, &[("f", declared, "public")]),
+                None,
+            )
+            .await;
+        let url = put_url(&created, "f");
+        let resp = put(&url, &sent).await;
         let (status, p) = problem(resp).await;
         assert_eq!(status, 400, "{name}: {p}");
         assert!(
@@ -425,31 +378,11 @@ async fn wrong_bytes_or_size_are_refused_and_leave_nothing() {
         );
         // Never downloadable, and complete reports the rejection.
         let d = sha512_hex(declared);
-        assert_eq!(
-            app.http
-                .get(app.at(&format!("sha512/{d}")))
-                .send()
-                .await
-                .expect("get")
-                .status(),
-            404
-        );
-        let (status, _) = problem(
-            app.http
-                .get(app.at(&format!("upload/complete/sha512/{d}")))
-                .send()
-                .await
-                .expect("get"),
-        )
-        .await;
+        assert_eq!(app.get(&format!("sha512/{d}")).await.status(), 404);
+        let (status, _) = problem(app.get(&format!("upload/complete/sha512/{d}")).await).await;
         assert_eq!(status, 400);
         // The slot is closed: the same URL cannot be reused.
-        let again = reqwest::Client::new()
-            .put(&url)
-            .body(declared.to_vec())
-            .send()
-            .await
-            .expect("put");
+        let again = put(&url, declared).await;
         assert_eq!(problem(again).await.0, 409);
     }
     let leftovers: Vec<_> = files_under(&app.data_path().join("objects"))
@@ -464,21 +397,10 @@ async fn expired_or_altered_signed_urls_are_403() {
     let app = spawn_app().await;
     let token = app.token("u", &["upload/*"]);
     let content: &[u8] = b"signed content";
-    let created: Value = app
-        .http
-        .post(app.at("upload"))
-        .bearer_auth(&token)
-        .json(&batch_body("m", &[("f", content, "public")]))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let url = created["result"]["files"]["f"]["put_url"]
-        .as_str()
-        .expect("put_url")
-        .to_owned();
+    let created = app
+        .create_batch(&token, &batch_body("m", &[("f", content, "public")]), None)
+        .await;
+    let url = put_url(&created, "f");
     let client = reqwest::Client::new();
     let altered = [
         url.replace("signature=", "signature=00"),
@@ -512,41 +434,8 @@ async fn expired_or_altered_signed_urls_are_403() {
     assert!(p["detail"].as_str().is_some_and(|d| d.contains("expired")));
 
     // Download URLs expire too.
-    let created: Value = app
-        .http
-        .post(app.at("upload"))
-        .bearer_auth(app.token("u", &["upload/*"]))
-        .json(&batch_body("m2", &[("f", content, "public")]))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let url = created["result"]["files"]["f"]["put_url"]
-        .as_str()
-        .expect("put_url")
-        .to_owned();
-    assert_eq!(
-        client
-            .put(&url)
-            .body(content.to_vec())
-            .send()
-            .await
-            .expect("put")
-            .status(),
-        200
-    );
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{}", sha512_hex(content))))
-        .send()
-        .await
-        .expect("get");
-    let location = resp.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let digest = app.upload(&token, "f", content, "public").await;
+    let location = app.location(&format!("sha512/{digest}")).await;
     assert_eq!(
         client.get(&location).send().await.expect("get").status(),
         200

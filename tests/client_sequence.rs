@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tooltool_tests::{batch_body, files_under, sha512_hex, spawn_app};
+use tooltool_tests::{batch_body, files_under, put, put_url, sha512_hex, spawn_app};
 
 const FORBIDDEN: &str = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.";
 
@@ -82,14 +82,7 @@ async fn the_mozilla_client_sequence_works_end_to_end() {
         );
 
         // 2. PUT without credentials, exactly as the client does.
-        let put = reqwest::Client::new()
-            .put(put_url)
-            .header("Content-Type", "application/octet-stream")
-            .header("Accept-Encoding", "identity")
-            .body(content.to_vec())
-            .send()
-            .await
-            .expect("put");
+        let put = put(put_url, content).await;
         assert_eq!(put.status(), 200, "the client accepts exactly 200");
 
         // 3. upload/complete until 202.
@@ -147,12 +140,7 @@ async fn the_mozilla_client_sequence_works_end_to_end() {
     let f = json_of(resp).await;
     assert_eq!(f["visibility"], "internal");
     assert_eq!(f["instances"], json!(["local"]));
-    let anon = app
-        .http
-        .get(app.at(&format!("sha512/{digest}")))
-        .send()
-        .await
-        .expect("get");
+    let anon = app.get(&format!("sha512/{digest}")).await;
     assert_eq!(anon.status(), 403, "internal now");
 
     // 6. delete.
@@ -184,12 +172,7 @@ async fn the_mozilla_client_sequence_works_end_to_end() {
         "the stored copy is deleted"
     );
     // The batch history stays.
-    let b = app
-        .http
-        .get(app.at(&format!("upload/{}", result["id"])))
-        .send()
-        .await
-        .expect("get");
+    let b = app.get(&format!("upload/{}", result["id"])).await;
     assert_eq!(json_of(b).await["files"]["tool.sh"]["digest"], digest);
 }
 
@@ -203,59 +186,24 @@ async fn the_seed_checks_hold_exactly() {
         "seed",
         &[("p", public, "public"), ("i", internal, "internal")],
     );
-    let batch: Value = app
-        .http
-        .post(app.at("upload"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    for name in ["p", "i"] {
-        let url = batch["result"]["files"][name]["put_url"]
-            .as_str()
-            .expect("put_url");
-        let content = if name == "p" { public } else { internal };
-        let put = reqwest::Client::new()
-            .put(url)
-            .body(content.to_vec())
-            .send()
-            .await
-            .expect("put");
-        assert_eq!(put.status(), 200);
+    let batch = app.create_batch(&token, &body, None).await;
+    for (name, content) in [("p", public), ("i", internal)] {
+        assert_eq!(put(&put_url(&batch, name), content).await.status(), 200);
     }
 
     // Known public sha512 redirects (302), with an HTML body like the original.
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{}", sha512_hex(public))))
-        .send()
-        .await
-        .expect("get");
+    let resp = app.get(&format!("sha512/{}", sha512_hex(public))).await;
     assert_eq!(resp.status(), 302);
     assert!(resp.headers().contains_key("location"));
     assert!(resp.text().await.expect("body").contains("Redirecting..."));
 
     // Known internal sha512 stays protected (403) with the seed's text.
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{}", sha512_hex(internal))))
-        .send()
-        .await
-        .expect("get");
+    let resp = app.get(&format!("sha512/{}", sha512_hex(internal))).await;
     assert_eq!(resp.status(), 403);
     assert_problem(&json_of(resp).await, 403, FORBIDDEN);
 
     // Invalid sha512 is a 400.
-    let resp = app
-        .http
-        .get(app.at("sha512/invalid"))
-        .send()
-        .await
-        .expect("get");
+    let resp = app.get("sha512/invalid").await;
     assert_eq!(resp.status(), 400);
     assert_problem(&json_of(resp).await, 400, "Invalid sha512 digest");
 

@@ -17,12 +17,7 @@ async fn the_committed_document_matches_the_code() {
 #[tokio::test]
 async fn the_served_document_is_the_committed_one_for_this_server() {
     let app = spawn_app().await;
-    let resp = app
-        .http
-        .get(app.at("openapi.json"))
-        .send()
-        .await
-        .expect("get");
+    let resp = app.get("openapi.json").await;
     assert_eq!(resp.status(), 200);
     let served: serde_json::Value = resp.json().await.expect("json");
     let mut expected: serde_json::Value = serde_json::from_str(COMMITTED).expect("valid json");
@@ -39,7 +34,7 @@ async fn the_served_document_is_the_committed_one_for_this_server() {
     ] {
         assert!(served["paths"].get(path).is_some(), "{path} documented");
     }
-    let docs = app.http.get(app.at("docs")).send().await.expect("get");
+    let docs = app.get("docs").await;
     assert_eq!(docs.status(), 200);
     assert!(
         docs.text().await.expect("html").contains("swagger"),

@@ -2,39 +2,12 @@
 //! byte ranges, search, and the background jobs driven by the test clock.
 
 use serde_json::{Value, json};
-use tooltool_tests::{TestApp, batch_body, files_under, sha512_hex, spawn_app, spawn_with};
-
-async fn create(app: &TestApp, token: &str, body: &Value, region: Option<&str>) -> Value {
-    let path = match region {
-        Some(r) => format!("upload?region={r}"),
-        None => "upload".to_owned(),
-    };
-    let resp = app
-        .http
-        .post(app.at(&path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(resp.status(), 200);
-    resp.json().await.expect("json")
-}
-
-async fn put(url: &str, content: &[u8]) -> u16 {
-    reqwest::Client::new()
-        .put(url)
-        .header("Content-Type", "application/octet-stream")
-        .body(content.to_vec())
-        .send()
-        .await
-        .expect("put")
-        .status()
-        .as_u16()
-}
+use tooltool_tests::{
+    TestApp, batch_body, files_under, put, put_url, sha512_hex, spawn_app, spawn_with,
+};
 
 async fn get_json(app: &TestApp, path: &str) -> Value {
-    let resp = app.http.get(app.at(path)).send().await.expect("get");
+    let resp = app.get(path).await;
     assert_eq!(resp.status(), 200, "{path}");
     resp.json().await.expect("json")
 }
@@ -46,21 +19,17 @@ async fn present_files_get_no_put_url_and_racing_uploads_both_succeed() {
     let content: &[u8] = b"raced content";
     let body = batch_body("race", &[("r.bin", content, "public")]);
     let (a, b) = tokio::join!(
-        create(&app, &token, &body, None),
-        create(&app, &token, &body, None)
+        app.create_batch(&token, &body, None),
+        app.create_batch(&token, &body, None)
     );
-    let urls: Vec<String> = [&a, &b]
-        .iter()
-        .map(|v| {
-            v["result"]["files"]["r.bin"]["put_url"]
-                .as_str()
-                .expect("put_url")
-                .to_owned()
-        })
-        .collect();
+    let urls = [put_url(&a, "r.bin"), put_url(&b, "r.bin")];
     assert_ne!(urls[0], urls[1], "each batch gets its own upload slot");
     let (sa, sb) = tokio::join!(put(&urls[0], content), put(&urls[1], content));
-    assert_eq!((sa, sb), (200, 200), "both uploads succeed");
+    assert_eq!(
+        (sa.status().as_u16(), sb.status().as_u16()),
+        (200, 200),
+        "both uploads succeed"
+    );
     let files = get_json(&app, "file?q=r.bin").await;
     assert_eq!(
         files["result"].as_array().map(Vec::len),
@@ -78,13 +47,13 @@ async fn present_files_get_no_put_url_and_racing_uploads_both_succeed() {
         "one object, no staging leftovers"
     );
 
-    let again = create(
-        &app,
-        &token,
-        &batch_body("again", &[("copy.bin", content, "public")]),
-        None,
-    )
-    .await;
+    let again = app
+        .create_batch(
+            &token,
+            &batch_body("again", &[("copy.bin", content, "public")]),
+            None,
+        )
+        .await;
     let f = &again["result"]["files"]["copy.bin"];
     assert!(f.get("put_url").is_none(), "already on the server: {f}");
     assert_eq!(f["has_instances"], true);
@@ -96,40 +65,27 @@ async fn replication_fills_every_region_and_region_preference_is_honoured() {
     let token = app.token("u", &["upload/*"]);
     let content: &[u8] = b"replicated artifact";
     let d = sha512_hex(content);
-    let created = create(
-        &app,
-        &token,
-        &batch_body("m", &[("a", content, "public")]),
-        Some("west"),
-    )
-    .await;
-    let url = created["result"]["files"]["a"]["put_url"]
-        .as_str()
-        .expect("url");
+    let created = app
+        .create_batch(
+            &token,
+            &batch_body("m", &[("a", content, "public")]),
+            Some("west"),
+        )
+        .await;
+    let url = &put_url(&created, "a");
     assert!(
         url.contains("/blob/west/"),
         "uploads go to the requested region: {url}"
     );
-    assert_eq!(put(url, content).await, 200);
+    assert_eq!(put(url, content).await.status().as_u16(), 200);
     assert_eq!(
         get_json(&app, &format!("file/sha512/{d}")).await["instances"],
         json!(["west"])
     );
 
     // Before replication, a preference for east falls back to west.
-    let location = |resp: reqwest::Response| {
-        resp.headers()["location"]
-            .to_str()
-            .expect("ascii")
-            .to_owned()
-    };
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{d}?region=east")))
-        .send()
-        .await
-        .expect("get");
-    assert!(location(resp).contains("/blob/west/"));
+    let loc = app.location(&format!("sha512/{d}?region=east")).await;
+    assert!(loc.contains("/blob/west/"), "{loc}");
 
     let report = tooltool::jobs::replicate_once(&app.service)
         .await
@@ -146,13 +102,7 @@ async fn replication_fills_every_region_and_region_preference_is_honoured() {
     assert_eq!(again.done, 0, "nothing left to replicate");
 
     for region in ["east", "west"] {
-        let resp = app
-            .http
-            .get(app.at(&format!("sha512/{d}?region={region}")))
-            .send()
-            .await
-            .expect("get");
-        let loc = location(resp);
+        let loc = app.location(&format!("sha512/{d}?region={region}")).await;
         assert!(loc.contains(&format!("/blob/{region}/")), "{region}: {loc}");
         let bytes = reqwest::get(&loc)
             .await
@@ -163,12 +113,7 @@ async fn replication_fills_every_region_and_region_preference_is_honoured() {
         assert_eq!(&bytes[..], content);
     }
     // Unknown preferences are ignored, not errors.
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{d}?region=mars&other=1")))
-        .send()
-        .await
-        .expect("get");
+    let resp = app.get(&format!("sha512/{d}?region=mars&other=1")).await;
     assert_eq!(resp.status(), 302);
 
     // delete_instances empties every region.
@@ -191,33 +136,10 @@ async fn downloads_support_ranges_and_head() {
     let app = spawn_app().await;
     let token = app.token("u", &["upload/*"]);
     let content: &[u8] = b"0123456789abcdef";
-    let created = create(
-        &app,
-        &token,
-        &batch_body("m", &[("r", content, "public")]),
-        None,
-    )
-    .await;
-    assert_eq!(
-        put(
-            created["result"]["files"]["r"]["put_url"]
-                .as_str()
-                .expect("url"),
-            content
-        )
-        .await,
-        200
-    );
-    let resp = app
-        .http
-        .get(app.at(&format!("sha512/{}", sha512_hex(content))))
-        .send()
-        .await
-        .expect("get");
-    let loc = resp.headers()["location"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    app.upload(&token, "r", content, "public").await;
+    let loc = app
+        .location(&format!("sha512/{}", sha512_hex(content)))
+        .await;
     let client = reqwest::Client::new();
     let resp = client
         .get(&loc)
@@ -253,20 +175,19 @@ async fn search_and_batch_lookup() {
     let app = spawn_app().await;
     let alice = app.token("alice", &["upload/*"]);
     let bob = app.token("bob", &["upload/*"]);
-    create(
-        &app,
+    app.create_batch(
         &alice,
         &batch_body("gcc 13 for linux", &[("gcc-13.tar.xz", b"gcc", "public")]),
         None,
     )
     .await;
-    let b = create(
-        &app,
-        &bob,
-        &batch_body("100% clang", &[("clang_17.tar.xz", b"clang", "internal")]),
-        None,
-    )
-    .await;
+    let b = app
+        .create_batch(
+            &bob,
+            &batch_body("100% clang", &[("clang_17.tar.xz", b"clang", "internal")]),
+            None,
+        )
+        .await;
     let names = |v: &Value| {
         v["result"]
             .as_array()
@@ -312,8 +233,7 @@ async fn search_and_batch_lookup() {
 async fn abandoned_slots_and_stray_staging_objects_are_swept() {
     let app = spawn_app().await;
     let token = app.token("u", &["upload/*"]);
-    create(
-        &app,
+    app.create_batch(
         &token,
         &batch_body("never uploaded", &[("n", b"never", "public")]),
         None,
@@ -333,12 +253,7 @@ async fn abandoned_slots_and_stray_staging_objects_are_swept() {
     tooltool::jobs::sweep_once(&app.service)
         .await
         .expect("sweep");
-    let state = app
-        .http
-        .get(app.at(&format!("upload/complete/sha512/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let state = app.get(&format!("upload/complete/sha512/{d}")).await;
     assert_eq!(state.status(), 409, "still waiting for the upload");
     assert!(
         state.headers()["x-retry-after"]
@@ -354,12 +269,7 @@ async fn abandoned_slots_and_stray_staging_objects_are_swept() {
         .await
         .expect("sweep");
     assert!(report.done >= 1);
-    let state = app
-        .http
-        .get(app.at(&format!("upload/complete/sha512/{d}")))
-        .send()
-        .await
-        .expect("get");
+    let state = app.get(&format!("upload/complete/sha512/{d}")).await;
     assert_eq!(state.status(), 202, "nothing pending any more");
     assert!(
         !stray_dir.join("00000000000000000000000000000000").exists(),
@@ -372,16 +282,10 @@ async fn the_verification_job_promotes_staging_objects_left_behind() {
     let app = spawn_app().await;
     let token = app.token("u", &["upload/*"]);
     let content: &[u8] = b"left behind";
-    let created = create(
-        &app,
-        &token,
-        &batch_body("m", &[("f", content, "public")]),
-        None,
-    )
-    .await;
-    let url = created["result"]["files"]["f"]["put_url"]
-        .as_str()
-        .expect("url");
+    let created = app
+        .create_batch(&token, &batch_body("m", &[("f", content, "public")]), None)
+        .await;
+    let url = put_url(&created, "f");
     // Simulate a process that received the bytes and died before verifying.
     let key = url
         .split("/blob/local/")
@@ -399,21 +303,10 @@ async fn the_verification_job_promotes_staging_objects_left_behind() {
     assert_eq!(report.done, 1, "{report}");
     let d = sha512_hex(content);
     assert_eq!(
-        app.http
-            .get(app.at(&format!("upload/complete/sha512/{d}")))
-            .send()
+        app.get(&format!("upload/complete/sha512/{d}"))
             .await
-            .expect("get")
             .status(),
         202
     );
-    assert_eq!(
-        app.http
-            .get(app.at(&format!("sha512/{d}")))
-            .send()
-            .await
-            .expect("get")
-            .status(),
-        302
-    );
+    assert_eq!(app.get(&format!("sha512/{d}")).await.status(), 302);
 }

@@ -189,6 +189,17 @@ impl Service {
         self.regions.iter().find(|r| r.region() == name)
     }
 
+    /// The storage of a slot's region; a slot in a region this process is
+    /// not configured for is a deployment error, not the client's.
+    fn slot_region(&self, slot: &PendingUpload) -> Result<&Arc<dyn BlobStore>, ApiError> {
+        self.region(&slot.region).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("slot in unconfigured region {}", slot.region),
+            )
+        })
+    }
+
     fn region_by_text(&self, name: &str) -> Result<&Arc<dyn BlobStore>, ApiError> {
         self.regions
             .iter()
@@ -205,12 +216,7 @@ impl Service {
         observed: &Observed,
         info: &ObjectInfo,
     ) -> Result<Verified, ApiError> {
-        let blobs = self.region(&slot.region).ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Internal,
-                format!("slot in unconfigured region {}", slot.region),
-            )
-        })?;
+        let blobs = self.slot_region(slot)?;
         let key = slot.key.to_string();
         let outcome = VerificationOutcome::judge(slot.size, slot.key.digest(), Some(observed));
         match outcome.rejection_reason() {
@@ -250,12 +256,7 @@ impl Service {
     /// claim is released when there is nothing to judge yet or on failure.
     pub async fn verify_claimed(&self, slot: &PendingUpload) -> Result<Verified, ApiError> {
         let result = async {
-            let blobs = self.region(&slot.region).ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::Internal,
-                    format!("slot in unconfigured region {}", slot.region),
-                )
-            })?;
+            let blobs = self.slot_region(slot)?;
             let key = slot.key.to_string();
             let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
                 return Ok(None);

@@ -198,3 +198,83 @@ pub fn files_under(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+impl TestApp {
+    /// `POST /upload` (optionally `?region=`), asserting 200; the whole answer.
+    pub async fn create_batch(
+        &self,
+        token: &str,
+        body: &serde_json::Value,
+        region: Option<&str>,
+    ) -> serde_json::Value {
+        let path = match region {
+            Some(r) => format!("upload?region={r}"),
+            None => "upload".to_owned(),
+        };
+        let resp = self
+            .http
+            .post(self.at(&path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status(), 200, "POST /upload");
+        resp.json().await.expect("json")
+    }
+
+    /// Declares one file and PUTs its bytes, asserting 200; its digest.
+    pub async fn upload(
+        &self,
+        token: &str,
+        name: &str,
+        content: &[u8],
+        visibility: &str,
+    ) -> String {
+        let batch = self
+            .create_batch(
+                token,
+                &batch_body(name, &[(name, content, visibility)]),
+                None,
+            )
+            .await;
+        let status = put(&put_url(&batch, name), content).await.status();
+        assert_eq!(status, 200, "PUT {name}");
+        sha512_hex(content)
+    }
+
+    /// An anonymous GET of `path`, redirects not followed.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.at(path)).send().await.expect("get")
+    }
+
+    /// The `Location` of a download (anonymous), asserting 302.
+    pub async fn location(&self, path: &str) -> String {
+        let resp = self.get(path).await;
+        assert_eq!(resp.status(), 302, "GET {path}");
+        resp.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned()
+    }
+}
+
+/// The `put_url` of `name` in a `POST /upload` answer.
+pub fn put_url(batch: &serde_json::Value, name: &str) -> String {
+    batch["result"]["files"][name]["put_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no put_url for {name} in {batch}"))
+        .to_owned()
+}
+
+/// A PUT exactly as the Mozilla client sends it: no credentials.
+pub async fn put(url: &str, content: &[u8]) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(url)
+        .header("Content-Type", "application/octet-stream")
+        .header("Accept-Encoding", "identity")
+        .body(content.to_vec())
+        .send()
+        .await
+        .expect("put")
+}
