@@ -248,23 +248,38 @@ async fn abandoned_slots_and_stray_staging_objects_are_swept() {
     std::fs::create_dir_all(&stray_dir).expect("mkdir");
     std::fs::write(stray_dir.join("00000000000000000000000000000000"), b"stray").expect("write");
 
-    // Within the day, nothing is dropped.
+    // While a transfer could still arrive, complete says "retry".
+    app.clock.advance(chrono::Duration::minutes(5));
+    let state = app.get(&format!("upload/complete/sha512/{d}")).await;
+    assert_eq!(state.status(), 409, "still waiting for the upload");
+    let retry: u64 = state.headers()["x-retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("integer seconds");
+    assert!((1..=2).contains(&retry));
+
+    // Once nothing can arrive any more, the polling ends with a 400.
     app.clock.advance(chrono::Duration::hours(2));
+    let state = app.get(&format!("upload/complete/sha512/{d}")).await;
+    assert_eq!(state.status(), 400);
+    let body: Value = state.json().await.expect("json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|t| t.contains("upload it again")),
+        "{body}"
+    );
+
+    // Within the day, the sweep keeps the slot.
     tooltool::jobs::sweep_once(&app.service)
         .await
         .expect("sweep");
     let state = app.get(&format!("upload/complete/sha512/{d}")).await;
-    assert_eq!(state.status(), 409, "still waiting for the upload");
-    assert!(
-        state.headers()["x-retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse::<u64>()
-            .is_ok()
-    );
+    assert_eq!(state.status(), 400, "the slot is still there");
 
     // A day after its URL expired, the slot is abandoned.
-    app.clock.advance(chrono::Duration::hours(23));
+    app.clock.advance(chrono::Duration::hours(22));
     let report = tooltool::jobs::sweep_once(&app.service)
         .await
         .expect("sweep");

@@ -36,6 +36,10 @@ pub struct Settings {
     pub sweep_grace: Duration,
     /// How long `upload/complete` waits for a verification before answering 409.
     pub complete_wait: Duration,
+    /// How long after its URL expired a slot may still receive its content
+    /// (a transfer that started in time may finish late). After that, a slot
+    /// with nothing in it is dead and `upload/complete` stops answering 409.
+    pub upload_grace: Duration,
     /// The `X-Retry-After` of a 409.
     pub retry_after_secs: u64,
     /// The most results a search returns.
@@ -54,6 +58,7 @@ impl Settings {
             abandon_after: Duration::from_secs(24 * 3600),
             sweep_grace: Duration::from_secs(3600),
             complete_wait: Duration::from_secs(10),
+            upload_grace: Duration::from_secs(600),
             retry_after_secs: 1,
             search_limit: 1000,
         }
@@ -583,10 +588,18 @@ impl ToolTool for Service {
         }
         // All attempts finished without a verified copy: decide from the state now.
         let state = self.store.upload_state(digest).await.map_err(store_error)?;
+        let now = self.clock.now();
+        let alive = |slot: &PendingUpload| now <= later(slot.expires, self.settings.upload_grace);
         if state.file.as_ref().is_some_and(FileRecord::has_instances) {
             Ok(UploadProgress::Done)
-        } else if !state.pending.is_empty() {
+        } else if state.pending.iter().any(alive) {
             Ok(pending)
+        } else if !state.pending.is_empty() {
+            // The client would otherwise poll until the slot is abandoned.
+            Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "no content arrived for this file before its upload URL expired; upload it again",
+            ))
         } else {
             let reason = state
                 .rejection
