@@ -27,10 +27,22 @@ enum Tag {
 }
 
 pub struct Api {
-    pub service: Arc<dyn ToolTool>,
+    pub service: Option<Arc<dyn ToolTool>>,
 }
 
 type Result<T> = std::result::Result<T, ErrorResponse>;
+
+impl Api {
+    fn service(&self) -> Result<&dyn ToolTool> {
+        self.service.as_deref().ok_or_else(|| {
+            tooltool_ports::ApiError::new(
+                tooltool_ports::ErrorKind::Unavailable,
+                "document-only API instance received a request",
+            )
+            .into()
+        })
+    }
+}
 
 fn digest(text: &str) -> Result<Digest> {
     Digest::parse(text).map_err(|e| ErrorResponse::bad_request(e.to_string()))
@@ -108,7 +120,7 @@ impl Api {
     ) -> Result<DownloadResponse> {
         let d = digest(&digest_text)?;
         let url = self
-            .service
+            .service()?
             .download(&principal, &d, self::region(region.0))
             .await?;
         Ok(DownloadResponse::Found(Html(redirect_page(&url)), url))
@@ -134,7 +146,7 @@ impl Api {
         body: JsonBody<UploadBody>,
     ) -> Result<ApiJson<CreatedBatchResult>> {
         let created = self
-            .service
+            .service()?
             .create_batch(&principal, body.0.0, self::region(region.0))
             .await?;
         Ok(ApiJson(CreatedBatchResult {
@@ -154,7 +166,7 @@ impl Api {
     )]
     async fn search_batches(&self, q: Query<Option<String>>) -> Result<ApiJson<BatchList>> {
         let q = query(q.0)?;
-        let batches = self.service.search_batches(&q).await?;
+        let batches = self.service()?.search_batches(&q).await?;
         Ok(ApiJson(BatchList {
             result: batches.iter().map(Batch::from).collect(),
         }))
@@ -171,7 +183,7 @@ impl Api {
         let id: i64 = id
             .parse()
             .map_err(|_| ErrorResponse::not_found(format!("no upload batch with id {:?}", id.0)))?;
-        let batch = self.service.get_batch(id).await?;
+        let batch = self.service()?.get_batch(id).await?;
         Ok(ApiJson(Batch::from(&batch)))
     }
 
@@ -191,7 +203,7 @@ impl Api {
         #[oai(name = "digest")] digest_text: Path<String>,
     ) -> Result<CompleteResponse> {
         let d = digest(&digest_text)?;
-        Ok(match self.service.upload_complete(&d).await? {
+        Ok(match self.service()?.upload_complete(&d).await? {
             UploadProgress::Done => CompleteResponse::Accepted(ApiJson(Empty {})),
             UploadProgress::Pending { retry_after_secs } => CompleteResponse::Pending(
                 ApiJson(Problem::new(
@@ -215,7 +227,7 @@ impl Api {
     )]
     async fn search_files(&self, q: Query<Option<String>>) -> Result<ApiJson<FileList>> {
         let q = query(q.0)?;
-        let files = self.service.search_files(&q).await?;
+        let files = self.service()?.search_files(&q).await?;
         Ok(ApiJson(FileList {
             result: files.iter().map(Into::into).collect(),
         }))
@@ -233,7 +245,7 @@ impl Api {
         #[oai(name = "digest")] digest_text: Path<String>,
     ) -> Result<ApiJson<FileWithInstances>> {
         let d = digest(&digest_text)?;
-        let file = self.service.get_file(&d).await?;
+        let file = self.service()?.get_file(&d).await?;
         Ok(ApiJson((&file).into()))
     }
 
@@ -255,7 +267,7 @@ impl Api {
         body: JsonBody<PatchBody>,
     ) -> Result<ApiJson<FileWithInstances>> {
         let d = digest(&digest_text)?;
-        let file = self.service.patch_file(&principal, &d, body.0.0).await?;
+        let file = self.service()?.patch_file(&principal, &d, body.0.0).await?;
         Ok(ApiJson((&file).into()))
     }
 }

@@ -29,7 +29,8 @@ pub struct HttpConfig {
     pub max_json_body: usize,
 }
 
-fn openapi(service: Arc<dyn ToolTool>, public_url: &str) -> OpenApiService<api::Api, ()> {
+/// `service` is `None` only to render the document, which calls no handler.
+fn openapi(service: Option<Arc<dyn ToolTool>>, public_url: &str) -> OpenApiService<api::Api, ()> {
     OpenApiService::new(api::Api { service }, "tooltool", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
         .server(public_url.trim_end_matches('/').to_owned())
@@ -37,83 +38,7 @@ fn openapi(service: Arc<dyn ToolTool>, public_url: &str) -> OpenApiService<api::
 
 /// The OpenAPI document as served at `/openapi.json`, for a given base URL.
 pub fn openapi_json(public_url: &str) -> String {
-    struct Unused;
-    #[async_trait::async_trait]
-    impl ToolTool for Unused {
-        async fn download(
-            &self,
-            _: &tooltool_domain::Principal,
-            _: &tooltool_domain::Digest,
-            _: Option<tooltool_domain::RegionName>,
-        ) -> Result<String, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn create_batch(
-            &self,
-            _: &tooltool_domain::Principal,
-            _: tooltool_ports::BatchRequest,
-            _: Option<tooltool_domain::RegionName>,
-        ) -> Result<tooltool_ports::CreatedBatchView, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn upload_complete(
-            &self,
-            _: &tooltool_domain::Digest,
-        ) -> Result<tooltool_ports::UploadProgress, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn search_batches(
-            &self,
-            _: &str,
-        ) -> Result<Vec<tooltool_ports::BatchRecord>, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn get_batch(
-            &self,
-            _: i64,
-        ) -> Result<tooltool_ports::BatchRecord, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn search_files(
-            &self,
-            _: &str,
-        ) -> Result<Vec<tooltool_ports::FileRecord>, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn get_file(
-            &self,
-            _: &tooltool_domain::Digest,
-        ) -> Result<tooltool_ports::FileRecord, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn patch_file(
-            &self,
-            _: &tooltool_domain::Principal,
-            _: &tooltool_domain::Digest,
-            _: Vec<tooltool_domain::PatchOp>,
-        ) -> Result<tooltool_ports::FileRecord, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn receive_blob(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: tooltool_ports::ByteStream,
-        ) -> Result<(), tooltool_ports::ApiError> {
-            unreachable!()
-        }
-        async fn serve_blob(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: tooltool_ports::ByteRange,
-        ) -> Result<tooltool_ports::OpenedBlob, tooltool_ports::ApiError> {
-            unreachable!()
-        }
-    }
-    openapi(Arc::new(Unused), public_url).spec()
+    openapi(None, public_url).spec()
 }
 
 /// Maps errors raised outside the operations (unknown route, wrong method,
@@ -145,7 +70,7 @@ pub fn app(
     authenticators: Vec<Arc<dyn Authenticator>>,
     config: HttpConfig,
 ) -> impl Endpoint + 'static {
-    let api = openapi(Arc::clone(&service), &config.public_url);
+    let api = openapi(Some(Arc::clone(&service)), &config.public_url);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
