@@ -1,0 +1,16 @@
+//! Taskcluster Hawk authentication (PROTOCOL.md §4): parse the header
+//! strictly, then verify it either by asking Taskcluster
+//! ([`TaskclusterVerifier`]) or against a local list of clients
+//! ([`LocalVerifier`]).
+//!
+//! The resource a request is verified against is its path **with** the
+//! query string, exactly as the Mozilla client signs it (the originals used
+//! the path alone, so every `?region=` request failed).
+
+mod header;
+mod local;
+mod remote;
+
+pub use header::{HawkHeader, SignedRequest, normalized_string, payload_hash, sign};
+pub use local::{ClientsFileError, HawkClient, LocalVerifier};
+pub use remote::TaskclusterVerifier;

@@ -1,0 +1,242 @@
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tooltool_domain::{Principal, ScopeSet};
+use tooltool_ports::{AuthError, AuthRequest, Authenticator, Clock};
+
+use crate::header::{HawkHeader, normalized_string, payload_hash};
+
+/// Taskcluster's tolerance between a client's clock and ours.
+const SKEW_SECS: i64 = 15 * 60;
+/// Nonces remembered at most; beyond it the oldest are forgotten first, so
+/// a flood narrows the replay window instead of exhausting memory.
+const MAX_NONCES: usize = 1 << 20;
+
+/// One entry of `HAWK_CLIENTS_FILE`.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HawkClient {
+    pub client_id: String,
+    pub access_token: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for HawkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HawkClient")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsFileError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} is not a JSON list of {{\"clientId\", \"accessToken\", \"scopes\"}}: {1}")]
+    Parse(String, serde_json::Error),
+    #[error("{0}: client {1:?} is listed twice")]
+    Duplicate(String, String),
+    #[error("{0}: client {1:?} has an empty clientId or accessToken")]
+    Empty(String, String),
+}
+
+/// Nonces seen within the timestamp window, per client.
+struct Nonces {
+    seen: HashMap<u64, i64>,
+    order: VecDeque<(i64, u64)>,
+    hasher: RandomState,
+}
+
+impl Nonces {
+    /// Records the nonce; `false` when it was already used.
+    fn fresh(&mut self, id: &str, nonce: &str, ts: i64, now: i64) -> bool {
+        // Forget nonces whose timestamps the window already refuses.
+        while let Some(&(expires, key)) = self.order.front() {
+            if expires >= now && self.order.len() < MAX_NONCES {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&key) == Some(&expires) {
+                self.seen.remove(&key);
+            }
+        }
+        let mut h = self.hasher.build_hasher();
+        (id, nonce, ts).hash(&mut h);
+        let key = h.finish();
+        if self.seen.contains_key(&key) {
+            return false;
+        }
+        let expires = ts + SKEW_SECS;
+        self.seen.insert(key, expires);
+        self.order.push_back((expires, key));
+        true
+    }
+}
+
+/// Verifies Hawk headers against a fixed list of clients, as Taskcluster
+/// would: HMAC-SHA256 with the access token, ±15 minutes, payload hash
+/// when sent, and no nonce twice.
+pub struct LocalVerifier {
+    clients: HashMap<String, (Vec<u8>, ScopeSet)>,
+    clock: Arc<dyn Clock>,
+    nonces: Mutex<Nonces>,
+}
+
+impl std::fmt::Debug for LocalVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalVerifier")
+            .field("clients", &self.clients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn refuse(why: impl Into<String>) -> AuthError {
+    AuthError::Invalid(why.into())
+}
+
+impl LocalVerifier {
+    pub fn new(clients: Vec<HawkClient>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clients: clients
+                .into_iter()
+                .map(|c| {
+                    (
+                        c.client_id,
+                        (c.access_token.into_bytes(), ScopeSet::new(c.scopes)),
+                    )
+                })
+                .collect(),
+            clock,
+            nonces: Mutex::new(Nonces {
+                seen: HashMap::new(),
+                order: VecDeque::new(),
+                hasher: RandomState::new(),
+            }),
+        }
+    }
+
+    /// Reads `[{"clientId", "accessToken", "scopes"}]` from `path`.
+    ///
+    /// # Errors
+    /// Unreadable or malformed files, duplicate or empty clients.
+    pub fn from_file(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, ClientsFileError> {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ClientsFileError::Read(name.clone(), e))?;
+        let clients: Vec<HawkClient> =
+            serde_json::from_str(&text).map_err(|e| ClientsFileError::Parse(name.clone(), e))?;
+        let mut ids = std::collections::HashSet::new();
+        for c in &clients {
+            if c.client_id.is_empty() || c.access_token.is_empty() {
+                return Err(ClientsFileError::Empty(name, c.client_id.clone()));
+            }
+            if !ids.insert(c.client_id.clone()) {
+                return Err(ClientsFileError::Duplicate(name, c.client_id.clone()));
+            }
+        }
+        Ok(Self::new(clients, clock))
+    }
+}
+
+/// Taskcluster's `ext` carries temporary credentials or restricted scopes;
+/// honouring neither, this verifier refuses them rather than grant more
+/// than the client asked for.
+fn check_ext(ext: Option<&str>) -> Result<(), AuthError> {
+    let Some(ext) = ext else { return Ok(()) };
+    let decoded = STANDARD
+        .decode(ext)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .ok_or_else(|| refuse("the Hawk ext attribute is not base64-encoded JSON"))?;
+    let object = decoded
+        .as_object()
+        .ok_or_else(|| refuse("the Hawk ext attribute is not a JSON object"))?;
+    if object.contains_key("certificate") || object.contains_key("authorizedScopes") {
+        return Err(refuse(
+            "temporary credentials and authorizedScopes are not supported by this server's local Hawk verifier",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a header's payload hash against the body, in constant time.
+pub(crate) fn check_payload(header: &HawkHeader, request: &AuthRequest) -> Result<(), AuthError> {
+    let Some(sent) = &header.hash else {
+        return Ok(());
+    };
+    let body = request.body.as_deref().unwrap_or_default();
+    let computed = payload_hash(request.content_type.as_deref(), body);
+    if bool::from(computed.as_bytes().ct_eq(sent.as_bytes())) {
+        Ok(())
+    } else {
+        Err(refuse(
+            "the Hawk payload hash does not match the request body",
+        ))
+    }
+}
+
+#[async_trait]
+impl Authenticator for LocalVerifier {
+    fn scheme(&self) -> &'static str {
+        "Hawk"
+    }
+
+    async fn authenticate(&self, request: &AuthRequest) -> Result<Principal, AuthError> {
+        let header = HawkHeader::parse(&request.credentials).map_err(AuthError::Invalid)?;
+        let Some((token, scopes)) = self.clients.get(&header.id) else {
+            return Err(refuse(format!("unknown Hawk client {:?}", header.id)));
+        };
+        let now = self.clock.now().timestamp();
+        if (now - header.ts).abs() > SKEW_SECS {
+            return Err(refuse(
+                "the Hawk timestamp is more than 15 minutes away from the server's clock",
+            ));
+        }
+        check_ext(header.ext.as_deref())?;
+        let normalized = normalized_string(
+            header.ts,
+            &header.nonce,
+            &request.method,
+            &request.resource,
+            &request.host,
+            request.port,
+            header.hash.as_deref(),
+            header.ext.as_deref(),
+        );
+        let mac = STANDARD
+            .decode(&header.mac)
+            .map_err(|_| refuse("the Hawk mac is not base64"))?;
+        let mut expected =
+            Hmac::<Sha256>::new_from_slice(token).expect("HMAC takes keys of any length");
+        expected.update(normalized.as_bytes());
+        // verify_slice compares in constant time.
+        expected.verify_slice(&mac).map_err(|_| {
+            refuse("the Hawk mac does not match: wrong access token, or the request was altered")
+        })?;
+        check_payload(&header, request)?;
+        // Only a verified request may spend a nonce, so forgeries cannot
+        // fill the cache with other clients' nonces.
+        let fresh = self
+            .nonces
+            .lock()
+            .map_err(|_| AuthError::Unavailable("nonce cache poisoned".into()))?
+            .fresh(&header.id, &header.nonce, header.ts, now);
+        if !fresh {
+            return Err(refuse(
+                "this Hawk nonce was already used: requests cannot be replayed",
+            ));
+        }
+        Ok(Principal::authenticated(header.id, scopes.clone()))
+    }
+}
