@@ -91,6 +91,22 @@ pub struct Config {
     /// PEM file of the RS256 public key for Bearer tokens (instead of JWT_SECRET).
     #[arg(long, env = "JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<PathBuf>,
+    /// JSON file of local Hawk clients `[{"clientId", "accessToken", "scopes"}]`,
+    /// for deployments without Taskcluster (instead of TASKCLUSTER_ROOT_URL).
+    #[arg(long, env = "HAWK_CLIENTS_FILE")]
+    pub hawk_clients_file: Option<PathBuf>,
+    /// Taskcluster deployment that verifies Hawk credentials, e.g.
+    /// https://firefox-ci-tc.services.mozilla.com (instead of HAWK_CLIENTS_FILE).
+    #[arg(long, env = "TASKCLUSTER_ROOT_URL")]
+    pub taskcluster_root_url: Option<String>,
+    /// How long to wait for Taskcluster before answering 503.
+    #[arg(long, env = "TASKCLUSTER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub taskcluster_timeout: Duration,
+    /// Take the host, port and scheme that Hawk signatures cover from
+    /// X-Forwarded-Host / X-Forwarded-Port / X-Forwarded-Proto (behind a proxy).
+    #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false",
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub trust_proxy_headers: bool,
     /// Prefix of every tooltool scope.
     #[arg(long, env = "SCOPE_PREFIX", default_value = Permissions::DEFAULT_PREFIX)]
     pub scope_prefix: String,
@@ -169,6 +185,18 @@ pub enum JwtKey {
     GeneratedSecret,
 }
 
+/// Who verifies Hawk credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HawkVerifier {
+    /// Hawk headers are refused (401).
+    None,
+    Local(PathBuf),
+    Taskcluster {
+        root_url: String,
+        timeout: Duration,
+    },
+}
+
 /// The resolved configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -181,6 +209,8 @@ pub struct Resolved {
     pub max_file_size: u64,
     pub max_request_body: usize,
     pub jwt: JwtKey,
+    pub hawk: HawkVerifier,
+    pub trust_proxy_headers: bool,
     pub permissions: Permissions,
     pub url_signing_secret: Option<Secret>,
     pub verify_interval: Duration,
@@ -320,6 +350,32 @@ impl Config {
             (None, Some(p)) => JwtKey::PublicKeyFile(p.clone()),
             (None, None) => JwtKey::GeneratedSecret,
         };
+        let hawk = match (&self.hawk_clients_file, &self.taskcluster_root_url) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "TASKCLUSTER_ROOT_URL",
+                    "set either TASKCLUSTER_ROOT_URL or HAWK_CLIENTS_FILE, not both",
+                ));
+            }
+            (Some(file), None) => HawkVerifier::Local(file.clone()),
+            (None, Some(root)) => {
+                let root = root.trim_end_matches('/');
+                if !(root.starts_with("https://") || root.starts_with("http://")) {
+                    return Err(err(
+                        "TASKCLUSTER_ROOT_URL",
+                        format!("{root:?} is not an http(s) URL"),
+                    ));
+                }
+                if self.taskcluster_timeout.is_zero() {
+                    return Err(err("TASKCLUSTER_TIMEOUT", "must be more than 0"));
+                }
+                HawkVerifier::Taskcluster {
+                    root_url: root.to_owned(),
+                    timeout: self.taskcluster_timeout,
+                }
+            }
+            (None, None) => HawkVerifier::None,
+        };
         if self.scope_prefix.trim().is_empty() {
             return Err(err("SCOPE_PREFIX", "must not be empty"));
         }
@@ -336,6 +392,8 @@ impl Config {
             max_file_size: self.max_file_size,
             max_request_body: self.max_request_body,
             jwt,
+            hawk,
+            trust_proxy_headers: self.trust_proxy_headers,
             permissions: Permissions::new(
                 self.scope_prefix.trim(),
                 self.allow_anonymous_public_download,
@@ -410,6 +468,28 @@ mod tests {
                 "JWT_SECRET",
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
+            (
+                &[
+                    "--hawk-clients-file",
+                    "/c.json",
+                    "--taskcluster-root-url",
+                    "https://tc",
+                ],
+                "TASKCLUSTER_ROOT_URL",
+            ),
+            (
+                &["--taskcluster-root-url", "tc.example.com"],
+                "TASKCLUSTER_ROOT_URL",
+            ),
+            (
+                &[
+                    "--taskcluster-root-url",
+                    "https://tc",
+                    "--taskcluster-timeout",
+                    "0s",
+                ],
+                "TASKCLUSTER_TIMEOUT",
+            ),
         ];
         for (args, variable) in cases {
             let e = config(args).resolve().expect_err("invalid");
@@ -424,6 +504,18 @@ mod tests {
         assert_eq!(r.regions[0].0.as_str(), "local");
         assert_eq!(r.regions[0].1, PathBuf::from("/d/objects"));
         assert_eq!(r.jwt, JwtKey::GeneratedSecret);
+        assert_eq!(r.hawk, HawkVerifier::None);
+        assert!(!r.trust_proxy_headers);
+        let r = config(&["--taskcluster-root-url", "https://tc.example.com/"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(
+            r.hawk,
+            HawkVerifier::Taskcluster {
+                root_url: "https://tc.example.com".into(),
+                timeout: Duration::from_secs(5)
+            }
+        );
         assert_eq!(r.download_expires, Duration::from_secs(60));
         let r = config(&["--local-regions", "east:/srv/a; west:/srv/b"])
             .resolve()

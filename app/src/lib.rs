@@ -16,8 +16,9 @@ use tooltool_fs::FsStore;
 use tooltool_jwt::{JwtAuthenticator, JwtIssuer};
 use tooltool_ports::{Authenticator, BlobStore, Clock, MetadataStore};
 use tooltool_sqlite::SqliteStore;
+use tooltool_taskcluster::{LocalVerifier, TaskclusterVerifier};
 
-use crate::config::{JwtKey, Resolved};
+use crate::config::{HawkVerifier, JwtKey, Resolved};
 use crate::service::{Service, Settings};
 
 /// The host's clock.
@@ -131,6 +132,18 @@ pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
         (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(&clock))),
         (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
     };
+    let mut authenticators = vec![jwt];
+    match &config.hawk {
+        HawkVerifier::None => {}
+        HawkVerifier::Local(path) => authenticators.push(Arc::new(
+            LocalVerifier::from_file(path, Arc::clone(&clock))
+                .map_err(|e| format!("HAWK_CLIENTS_FILE: {e}"))?,
+        )),
+        HawkVerifier::Taskcluster { root_url, timeout } => authenticators.push(Arc::new(
+            TaskclusterVerifier::new(root_url, *timeout)
+                .map_err(|e| format!("TASKCLUSTER_ROOT_URL: {e}"))?,
+        )),
+    }
     let url_secret = match &config.url_signing_secret {
         Some(s) => s.0.as_bytes().to_vec(),
         None => generated_secret(&config.data_dir, "url-secret")?,
@@ -152,7 +165,7 @@ pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     let service = Service::new(store, regions, clock, settings);
     Ok(Wired {
         service,
-        authenticators: vec![jwt],
+        authenticators,
         config,
     })
 }
@@ -165,6 +178,7 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
         tooltool_http::HttpConfig {
             public_url: wired.config.public_url.clone(),
             max_json_body: wired.config.max_request_body,
+            trust_proxy_headers: wired.config.trust_proxy_headers,
         },
     )
 }

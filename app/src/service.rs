@@ -433,6 +433,10 @@ impl Service {
 
 #[async_trait]
 impl ToolTool for Service {
+    fn permissions(&self) -> &Permissions {
+        &self.settings.permissions
+    }
+
     async fn download(
         &self,
         principal: &Principal,

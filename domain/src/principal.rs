@@ -60,6 +60,10 @@ impl Permissions {
         }
     }
 
+    pub fn anonymous_public_download(&self) -> bool {
+        self.anonymous_public_download
+    }
+
     pub fn download_scope(&self, visibility: Visibility) -> String {
         format!("{}/download/{}", self.prefix, visibility.as_str())
     }

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use tooltool_domain::{DeclaredFile, Digest, PatchOp, Principal, RegionName};
+use tooltool_domain::{DeclaredFile, Digest, PatchOp, Permissions, Principal, RegionName};
 
 use crate::{BatchRecord, ByteRange, ByteStream, FileRecord, Opened};
 
@@ -70,6 +70,9 @@ pub type OpenedBlob = Opened;
 /// already parsed into domain types; permission checks happen here.
 #[async_trait]
 pub trait ToolTool: Send + Sync {
+    /// The permission rules this service applies.
+    fn permissions(&self) -> &Permissions;
+
     /// Where to download the file from: a signed URL.
     async fn download(
         &self,

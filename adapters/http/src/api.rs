@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Html;
-use poem_openapi::{ApiResponse, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use tooltool_domain::{Digest, Principal, RegionName};
 use tooltool_ports::{ToolTool, UploadProgress};
 
@@ -24,6 +24,8 @@ enum Tag {
     Upload,
     /// File metadata and management.
     File,
+    /// Checking credentials.
+    Auth,
 }
 
 pub struct Api {
@@ -80,6 +82,19 @@ pub enum CompleteResponse {
 
 /// The body of a 302, as the original (Flask) answered: handy in a browser
 /// or with `curl` without `-L`.
+/// Who the server thinks the caller is.
+#[derive(Debug, Clone, Object)]
+pub struct CallerPermissions {
+    /// The principal id (Taskcluster clientId or JWT `sub`); null when anonymous.
+    #[oai(rename = "clientId")]
+    pub client_id: Option<String>,
+    /// The scopes the credential carries (anonymous: none).
+    pub scopes: Vec<String>,
+    /// Whether public files download without any scope on this server.
+    #[oai(rename = "anonymousPublicDownload")]
+    pub anonymous_public_download: bool,
+}
+
 fn redirect_page(url: &str) -> String {
     const HEAD: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"";
     const TAIL: &str = "</a>.  If not click the link.";
@@ -269,5 +284,23 @@ impl Api {
         let d = digest(&digest_text)?;
         let file = self.service()?.patch_file(&principal, &d, body.0.0).await?;
         Ok(ApiJson((&file).into()))
+    }
+
+    /// Show the caller's credentials as the server understands them.
+    ///
+    /// Use it to debug a credential: a bad one is answered 401 with the
+    /// reason, a good one shows its principal id and scopes.
+    #[oai(
+        path = "/__permissions__",
+        method = "get",
+        operation_id = "permissions",
+        tag = "Tag::Auth"
+    )]
+    async fn permissions(&self, principal: Data<&Principal>) -> Result<ApiJson<CallerPermissions>> {
+        Ok(ApiJson(CallerPermissions {
+            client_id: principal.id().map(str::to_owned),
+            scopes: principal.scopes().iter().map(str::to_owned).collect(),
+            anonymous_public_download: self.service()?.permissions().anonymous_public_download(),
+        }))
     }
 }

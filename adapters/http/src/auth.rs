@@ -20,6 +20,7 @@ use crate::problem::problem_response;
 pub struct AuthLayer {
     pub authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
     pub max_json_body: usize,
+    pub trust_proxy_headers: bool,
 }
 
 impl<E: Endpoint> Middleware<E> for AuthLayer {
@@ -46,20 +47,50 @@ fn credentials(req: &Request) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn host_and_port(req: &Request) -> (String, u16) {
-    let default_port = if req.uri().scheme_str() == Some("https") {
-        443
-    } else {
-        80
-    };
-    let host = req.header(header::HOST).unwrap_or_default();
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => match p.parse() {
-            Ok(port) => (h.to_owned(), port),
-            Err(_) => (host.to_owned(), default_port),
+/// The first value of a (possibly repeated, comma-separated) header.
+fn first_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.header(name)
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Splits `host[:port]` (IPv6 literals in brackets).
+fn split_host(authority: &str) -> (&str, Option<u16>) {
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
         },
-        _ => (host.to_owned(), default_port),
+        _ => (authority, None),
     }
+}
+
+/// The host and port the client addressed, which Hawk signatures cover:
+/// from `Host`, or behind a trusted proxy from `X-Forwarded-*` (a missing
+/// port is the scheme's: 443 for https, 80 for http).
+fn host_and_port(req: &Request, trust_proxy: bool) -> (String, u16) {
+    let forwarded = |name| {
+        if trust_proxy {
+            first_value(req, name)
+        } else {
+            None
+        }
+    };
+    let scheme = forwarded("X-Forwarded-Proto")
+        .map(str::to_ascii_lowercase)
+        .or_else(|| req.uri().scheme_str().map(str::to_owned))
+        .unwrap_or_else(|| "http".to_owned());
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let authority = forwarded("X-Forwarded-Host")
+        .or_else(|| req.header(header::HOST))
+        .unwrap_or_default();
+    let (host, port) = split_host(authority);
+    let port = forwarded("X-Forwarded-Port")
+        .and_then(|p| p.parse().ok())
+        .or(port)
+        .unwrap_or(default_port);
+    (host.to_owned(), port)
 }
 
 impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
@@ -128,7 +159,7 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                         ),
                     ));
                 };
-                let (host, port) = host_and_port(&req);
+                let (host, port) = host_and_port(&req, self.layer.trust_proxy_headers);
                 let request = AuthRequest {
                     method: req.method().as_str().to_owned(),
                     resource: req
@@ -159,5 +190,86 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
         };
         req.extensions_mut().insert(principal);
         Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// request headers, trust proxy headers, expected (host, port)
+    type Case<'a> = (&'a [(&'a str, &'a str)], bool, (&'a str, u16));
+
+    #[test]
+    fn host_and_port_table() {
+        let cases: &[Case<'_>] = &[
+            (
+                &[("Host", "tooltool.example.com")],
+                false,
+                ("tooltool.example.com", 80),
+            ),
+            (&[("Host", "127.0.0.1:8000")], false, ("127.0.0.1", 8000)),
+            (&[("Host", "[::1]:8000")], false, ("[::1]", 8000)),
+            (&[("Host", "[::1]")], false, ("[::1]", 80)),
+            // Forwarded headers count only when trusted.
+            (
+                &[
+                    ("Host", "10.0.0.5:8000"),
+                    ("X-Forwarded-Host", "tooltool.example.com"),
+                    ("X-Forwarded-Proto", "https"),
+                ],
+                false,
+                ("10.0.0.5", 8000),
+            ),
+            (
+                &[
+                    ("Host", "10.0.0.5:8000"),
+                    ("X-Forwarded-Host", "tooltool.example.com"),
+                    ("X-Forwarded-Proto", "https"),
+                ],
+                true,
+                ("tooltool.example.com", 443),
+            ),
+            (
+                &[
+                    ("Host", "10.0.0.5:8000"),
+                    ("X-Forwarded-Host", "tooltool.example.com"),
+                    ("X-Forwarded-Proto", "http"),
+                ],
+                true,
+                ("tooltool.example.com", 80),
+            ),
+            (
+                &[
+                    ("Host", "h:1"),
+                    ("X-Forwarded-Host", "a.example.com, b"),
+                    ("X-Forwarded-Port", "8443"),
+                ],
+                true,
+                ("a.example.com", 8443),
+            ),
+            (
+                &[("Host", "h:1"), ("X-Forwarded-Host", "a.example.com:444")],
+                true,
+                ("a.example.com", 444),
+            ),
+            (
+                &[("Host", "h:1"), ("X-Forwarded-Proto", "https")],
+                true,
+                ("h", 1),
+            ),
+        ];
+        for (headers, trust, (host, port)) in cases {
+            let mut builder = Request::builder().uri_str("/sha512/x");
+            for (name, value) in *headers {
+                builder = builder.header(*name, *value);
+            }
+            let req = builder.finish();
+            assert_eq!(
+                host_and_port(&req, *trust),
+                ((*host).to_owned(), *port),
+                "{headers:?} trust={trust}"
+            );
+        }
     }
 }

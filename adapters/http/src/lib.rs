@@ -27,6 +27,8 @@ pub struct HttpConfig {
     pub public_url: String,
     /// Largest JSON request body accepted, in bytes (413 above).
     pub max_json_body: usize,
+    /// Whether X-Forwarded-Host/Port/Proto say what the client addressed.
+    pub trust_proxy_headers: bool,
 }
 
 /// `service` is `None` only to render the document, which calls no handler.
@@ -85,6 +87,7 @@ pub fn app(
         .with(auth::AuthLayer {
             authenticators: Arc::new(authenticators),
             max_json_body: config.max_json_body,
+            trust_proxy_headers: config.trust_proxy_headers,
         })
         .catch_all_error(to_problem)
 }

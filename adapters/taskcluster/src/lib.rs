@@ -14,3 +14,6 @@ mod remote;
 pub use header::{HawkHeader, SignedRequest, normalized_string, payload_hash, sign};
 pub use local::{ClientsFileError, HawkClient, LocalVerifier};
 pub use remote::TaskclusterVerifier;
+
+#[cfg(feature = "fake")]
+pub mod fake;

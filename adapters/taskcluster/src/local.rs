@@ -1,5 +1,5 @@
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -71,9 +71,7 @@ impl Nonces {
                 self.seen.remove(&key);
             }
         }
-        let mut h = self.hasher.build_hasher();
-        (id, nonce, ts).hash(&mut h);
-        let key = h.finish();
+        let key = self.hasher.hash_one((id, nonce, ts));
         if self.seen.contains_key(&key) {
             return false;
         }

@@ -257,74 +257,6 @@ async fn clients_files_are_checked() {
     assert!(LocalVerifier::from_file(&dir.path().join("missing.json"), clock).is_err());
 }
 
-/// A fake Taskcluster auth service that validates with the hawk crate.
-mod fake_taskcluster {
-    use super::*;
-    use poem::web::Json;
-    use poem::{EndpointExt, Route, handler, post};
-
-    #[handler]
-    async fn authenticate(Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
-        let header = body["authorization"].as_str().unwrap_or_default();
-        let Some(header) = header
-            .strip_prefix("Hawk ")
-            .and_then(|h| hawk::Header::from_str(h).ok())
-        else {
-            return Json(serde_json::json!({"status": "auth-failed", "message": "Bad header"}));
-        };
-        let method = body["method"]
-            .as_str()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        let resource = body["resource"].as_str().unwrap_or_default();
-        let host = body["host"].as_str().unwrap_or_default();
-        let port = u16::try_from(body["port"].as_u64().unwrap_or_default()).unwrap_or_default();
-        let key = hawk::Key::new(TOKEN.as_bytes(), hawk::DigestAlgorithm::Sha256).expect("key");
-        let hash = header.hash.clone();
-        let request = hawk::RequestBuilder::new(&method, host, port, resource)
-            .hash(hash.as_deref())
-            .request();
-        let known = header.id.as_deref() == Some(ID);
-        if known && request.validate_header(&header, &key, Duration::from_secs(15 * 60)) {
-            Json(
-                serde_json::json!({"status": "auth-success", "clientId": ID, "scopes": [SCOPE], "scheme": "hawk"}),
-            )
-        } else {
-            Json(
-                serde_json::json!({"status": "auth-failed", "message": "ext.certificate.expiry < now"}),
-            )
-        }
-    }
-
-    #[handler]
-    async fn slow() -> &'static str {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        "{}"
-    }
-
-    #[handler]
-    fn broken() -> poem::Response {
-        poem::Response::builder()
-            .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
-            .finish()
-    }
-
-    /// Serves `/ok`, `/slow` and `/broken` roots; answers the base URL.
-    pub async fn start() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let app = Route::new()
-            .at("/ok/api/auth/v1/authenticate-hawk", post(authenticate))
-            .at("/slow/api/auth/v1/authenticate-hawk", post(slow))
-            .at("/broken/api/auth/v1/authenticate-hawk", post(broken))
-            .map_to_response();
-        let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-        url
-    }
-}
-
 fn real_time_request(method: &str, resource: &str, key: &str) -> AuthRequest {
     let nonce = format!("{:x}", rand_nonce());
     request(method, resource, &nonce, Utc::now().timestamp(), key)
@@ -337,7 +269,9 @@ fn rand_nonce() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_taskcluster_verifier_asks_taskcluster() {
-    let base = fake_taskcluster::start().await;
+    let base =
+        tooltool_taskcluster::fake::start(vec![(ID.into(), TOKEN.into(), vec![SCOPE.into()])])
+            .await;
     let ok =
         TaskclusterVerifier::new(&format!("{base}/ok/"), Duration::from_secs(2)).expect("verifier");
     for (method, resource) in [
