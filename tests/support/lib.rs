@@ -223,7 +223,8 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
-    /// Declares one file and PUTs its bytes, asserting 200; its digest.
+    /// Declares one file and PUTs its bytes unless the server has them,
+    /// asserting 200; its digest.
     pub async fn upload(
         &self,
         token: &str,
@@ -238,8 +239,10 @@ impl TestApp {
                 None,
             )
             .await;
-        let status = put(&put_url(&batch, name), content).await.status();
-        assert_eq!(status, 200, "PUT {name}");
+        if batch["result"]["files"][name]["has_instances"] != true {
+            let status = put(&put_url(&batch, name), content).await.status();
+            assert_eq!(status, 200, "PUT {name}");
+        }
         sha512_hex(content)
     }
 
@@ -277,4 +280,45 @@ pub async fn put(url: &str, content: &[u8]) -> reqwest::Response {
         .send()
         .await
         .expect("put")
+}
+
+/// A Hawk client signing exactly as the Mozilla client does.
+#[derive(Debug, Clone)]
+pub struct HawkCredentials {
+    pub client_id: String,
+    pub access_token: String,
+}
+
+impl TestApp {
+    /// `Authorization` for `method` on `path` (with its query) of this
+    /// server, signed with `credentials` at the test clock's time; a body is
+    /// signed as `application/json`, as the client does for POST and PATCH.
+    pub fn hawk(
+        &self,
+        credentials: &HawkCredentials,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> String {
+        static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nonce = format!(
+            "n{}",
+            NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let authority = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let (host, port) = authority.rsplit_once(':').expect("host:port");
+        tooltool_taskcluster::sign(
+            &credentials.client_id,
+            &credentials.access_token,
+            self.clock.now().timestamp(),
+            &nonce,
+            &tooltool_taskcluster::SignedRequest {
+                method,
+                resource: &format!("/{}", path.trim_start_matches('/')),
+                host,
+                port: port.parse().expect("port"),
+                payload: body.map(|b| ("application/json", b)),
+            },
+        )
+    }
 }
