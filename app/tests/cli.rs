@@ -41,6 +41,14 @@ fn bad_configuration_is_one_line_naming_the_variable() {
             "ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD",
         ),
         (&[("JWT_PUBLIC_KEY", "/nonexistent.pem")], "JWT_PUBLIC_KEY"),
+        (
+            &[("HAWK_CLIENTS_FILE", "/nonexistent.json")],
+            "HAWK_CLIENTS_FILE",
+        ),
+        (
+            &[("TASKCLUSTER_ROOT_URL", "not-a-url")],
+            "TASKCLUSTER_ROOT_URL",
+        ),
     ];
     for (env, variable) in cases {
         let mut env = env.to_vec();
@@ -101,6 +109,10 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         "SWEEP_INTERVAL",
         "LOG_LEVEL",
         "LOG_FORMAT",
+        "HAWK_CLIENTS_FILE",
+        "TASKCLUSTER_ROOT_URL",
+        "TASKCLUSTER_TIMEOUT",
+        "TRUST_PROXY_HEADERS",
     ] {
         assert!(
             text.contains(&format!("env: {var}")),
