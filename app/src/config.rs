@@ -107,6 +107,10 @@ pub struct Config {
     #[arg(long, env = "TRUST_PROXY_HEADERS", default_value = "false",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub trust_proxy_headers: bool,
+    /// Origins allowed to call the API from a browser, comma-separated; `*` allows any
+    /// (never with credentials).
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
     /// Prefix of every tooltool scope.
     #[arg(long, env = "SCOPE_PREFIX", default_value = Permissions::DEFAULT_PREFIX)]
     pub scope_prefix: String,
@@ -211,6 +215,8 @@ pub struct Resolved {
     pub jwt: JwtKey,
     pub hawk: HawkVerifier,
     pub trust_proxy_headers: bool,
+    /// Empty allows any origin.
+    pub cors_origins: Vec<String>,
     pub permissions: Permissions,
     pub url_signing_secret: Option<Secret>,
     pub verify_interval: Duration,
@@ -376,6 +382,22 @@ impl Config {
             }
             (None, None) => HawkVerifier::None,
         };
+        let cors_origins: Vec<String> = self
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty() && *o != "*")
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = cors_origins
+            .iter()
+            .find(|o| !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/'))
+        {
+            return Err(err(
+                "CORS_ORIGINS",
+                format!("{bad:?} is not an origin like https://example.com (or use *)"),
+            ));
+        }
         if self.scope_prefix.trim().is_empty() {
             return Err(err("SCOPE_PREFIX", "must not be empty"));
         }
@@ -394,6 +416,7 @@ impl Config {
             jwt,
             hawk,
             trust_proxy_headers: self.trust_proxy_headers,
+            cors_origins,
             permissions: Permissions::new(
                 self.scope_prefix.trim(),
                 self.allow_anonymous_public_download,
@@ -468,6 +491,7 @@ mod tests {
                 "JWT_SECRET",
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
+            (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
             (
                 &[
                     "--hawk-clients-file",

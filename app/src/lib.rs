@@ -179,8 +179,20 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
             public_url: wired.config.public_url.clone(),
             max_json_body: wired.config.max_request_body,
             trust_proxy_headers: wired.config.trust_proxy_headers,
+            version: version_info(),
+            cors_origins: wired.config.cors_origins.clone(),
         },
     )
+}
+
+/// What `/__version__` answers: filled at build time by `build.rs`.
+pub fn version_info() -> tooltool_http::VersionInfo {
+    tooltool_http::VersionInfo {
+        source: env!("TOOLTOOL_SOURCE").to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: env!("TOOLTOOL_COMMIT").to_owned(),
+        build: env!("TOOLTOOL_BUILD").to_owned(),
+    }
 }
 
 /// Serves until `shutdown` resolves, with the background jobs running.
@@ -193,6 +205,9 @@ pub async fn serve<A: Acceptor + 'static>(
     let jobs = jobs::spawn(&wired.service, &wired.config);
     let app = http_app(&wired);
     let result = poem::Server::new_with_acceptor(acceptor)
+        // Idle keep-alive connections are closed after this long (poem 3.1
+        // exposes no separate timeout for reading request headers).
+        .idle_timeout(std::time::Duration::from_secs(75))
         .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
         .await;
     jobs.stop().await;

@@ -685,6 +685,24 @@ impl ToolTool for Service {
         Ok(file)
     }
 
+    async fn health(&self) -> tooltool_ports::HealthChecks {
+        let mut checks = vec![(
+            "database".to_owned(),
+            self.store.ping().await.map_err(|e| e.to_string()),
+        )];
+        // A HEAD of a key that never exists proves the region answers.
+        let probe = final_key(&Digest::from_bytes(&[0; 64]));
+        for blobs in &self.regions {
+            let verdict = blobs
+                .head(&probe)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            checks.push((format!("storage:{}", blobs.region()), verdict));
+        }
+        checks
+    }
+
     async fn receive_blob(
         &self,
         region: &str,

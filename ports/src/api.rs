@@ -63,6 +63,9 @@ pub enum UploadProgress {
     Pending { retry_after_secs: u64 },
 }
 
+/// The verdict of one dependency check, by name (`database`, `storage:<region>`).
+pub type HealthChecks = Vec<(String, Result<(), String>)>;
+
 /// An object served by this server through a self-signed URL.
 pub type OpenedBlob = Opened;
 
@@ -104,6 +107,10 @@ pub trait ToolTool: Send + Sync {
         digest: &Digest,
         ops: Vec<PatchOp>,
     ) -> Result<FileRecord, ApiError>;
+
+    /// Checks every dependency the use cases need (metadata store, each
+    /// storage region). Never fails as a whole: each check has its verdict.
+    async fn health(&self) -> HealthChecks;
 
     /// Receives the body of a PUT to a self-served signed URL.
     async fn receive_blob(

@@ -46,4 +46,10 @@ pub trait Authenticator: Send + Sync {
     fn scheme(&self) -> &'static str;
 
     async fn authenticate(&self, request: &AuthRequest) -> Result<Principal, AuthError>;
+
+    /// Whether the authority behind this authenticator can be reached, for
+    /// health checks. Self-contained authenticators have nothing to check.
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

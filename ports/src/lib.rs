@@ -16,7 +16,8 @@ mod metadata;
 pub mod contract;
 
 pub use api::{
-    ApiError, BatchRequest, CreatedBatchView, ErrorKind, OpenedBlob, ToolTool, UploadProgress,
+    ApiError, BatchRequest, CreatedBatchView, ErrorKind, HealthChecks, OpenedBlob, ToolTool,
+    UploadProgress,
 };
 pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};

@@ -113,8 +113,6 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
         &data_dir,
         "--listen",
         &format!("127.0.0.1:{port}"),
-        "--public-url",
-        &url,
         "--jwt-secret",
         secret,
         // Jobs are run explicitly by tests through `service`.
@@ -128,6 +126,9 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    if !args.contains(&"--public-url") {
+        argv.extend(["--public-url".to_owned(), url.clone()]);
+    }
     argv.extend(args.iter().map(|a| a.replace("{dir}", &data_dir)));
     let cli = Cli::try_parse_from(argv).expect("valid test arguments");
     let config = cli.config.resolve().expect("valid test configuration");

@@ -1,5 +1,6 @@
 //! The OpenAPI operations: PROTOCOL.md §2, one method per route.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use poem::web::Data;
@@ -26,10 +27,55 @@ enum Tag {
     File,
     /// Checking credentials.
     Auth,
+    /// Operations (Dockerflow): load-balancer and dependency health, version.
+    Dockerflow,
 }
 
 pub struct Api {
     pub service: Option<Arc<dyn ToolTool>>,
+    /// Checked by the heartbeat (e.g. Taskcluster).
+    pub authenticators: Vec<Arc<dyn tooltool_ports::Authenticator>>,
+    pub version: VersionInfo,
+}
+
+/// `/__version__` (Dockerflow), filled at build time.
+#[derive(Debug, Clone, Object)]
+pub struct VersionInfo {
+    /// Where the source lives.
+    pub source: String,
+    pub version: String,
+    /// The git commit the binary was built from.
+    pub commit: String,
+    /// The build that made the binary (CI build id or URL, or `local`).
+    pub build: String,
+}
+
+/// A healthy `/__heartbeat__`.
+#[derive(Debug, Clone, Object)]
+pub struct Heartbeat {
+    /// `ok`.
+    pub status: String,
+    /// Check name (`database`, `storage:<region>`, `taskcluster`) → `ok`.
+    pub checks: BTreeMap<String, String>,
+}
+
+/// An unhealthy `/__heartbeat__`: the error shape plus every check's verdict.
+#[derive(Debug, Clone, Object)]
+pub struct HeartbeatProblem {
+    #[oai(flatten)]
+    pub problem: Problem,
+    /// Check name → `ok` or `error` (causes are logged, not published).
+    pub checks: BTreeMap<String, String>,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum HeartbeatResponse {
+    /// Every dependency answers.
+    #[oai(status = 200)]
+    Healthy(ApiJson<Heartbeat>),
+    /// At least one dependency fails; `checks` names it.
+    #[oai(status = 503)]
+    Unhealthy(ApiJson<HeartbeatProblem>),
 }
 
 type Result<T> = std::result::Result<T, ErrorResponse>;
@@ -302,5 +348,76 @@ impl Api {
             scopes: principal.scopes().iter().map(str::to_owned).collect(),
             anonymous_public_download: self.service()?.permissions().anonymous_public_download(),
         }))
+    }
+
+    /// Load-balancer heartbeat: 200 whenever the process serves.
+    #[oai(
+        path = "/__lbheartbeat__",
+        method = "get",
+        operation_id = "lbheartbeat",
+        tag = "Tag::Dockerflow"
+    )]
+    async fn lbheartbeat(&self) -> ApiJson<Heartbeat> {
+        ApiJson(Heartbeat {
+            status: "ok".into(),
+            checks: BTreeMap::new(),
+        })
+    }
+
+    /// Dependency heartbeat: the metadata store, every storage region and,
+    /// when configured, Taskcluster. 503 names what fails.
+    #[oai(
+        path = "/__heartbeat__",
+        method = "get",
+        operation_id = "heartbeat",
+        tag = "Tag::Dockerflow"
+    )]
+    async fn heartbeat(&self) -> Result<HeartbeatResponse> {
+        let mut results = self.service()?.health().await;
+        for a in &self.authenticators {
+            if let Err(e) = a.check().await {
+                results.push(("taskcluster".to_owned(), Err(e)));
+            } else if a.scheme() == "Hawk" {
+                results.push(("taskcluster".to_owned(), Ok(())));
+            }
+        }
+        let mut failed = Vec::new();
+        let mut checks = BTreeMap::new();
+        for (name, verdict) in results {
+            let text = match verdict {
+                Ok(()) => "ok",
+                Err(cause) => {
+                    tracing::error!(check = %name, %cause, "heartbeat check failed");
+                    failed.push(name.clone());
+                    "error"
+                }
+            };
+            checks.insert(name, text.to_owned());
+        }
+        Ok(if failed.is_empty() {
+            HeartbeatResponse::Healthy(ApiJson(Heartbeat {
+                status: "ok".into(),
+                checks,
+            }))
+        } else {
+            HeartbeatResponse::Unhealthy(ApiJson(HeartbeatProblem {
+                problem: Problem::new(
+                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("unhealthy: {}", failed.join(", ")),
+                ),
+                checks,
+            }))
+        })
+    }
+
+    /// Version (Dockerflow): source, version, commit and build.
+    #[oai(
+        path = "/__version__",
+        method = "get",
+        operation_id = "version",
+        tag = "Tag::Dockerflow"
+    )]
+    async fn version(&self) -> ApiJson<VersionInfo> {
+        ApiJson(self.version.clone())
     }
 }

@@ -8,6 +8,7 @@
 mod api;
 mod auth;
 mod blobs;
+mod hygiene;
 mod model;
 mod payload;
 mod problem;
@@ -19,6 +20,7 @@ use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
 use tooltool_ports::{Authenticator, ToolTool};
 
+pub use api::VersionInfo;
 pub use problem::{FORBIDDEN_DOWNLOAD, Problem};
 
 /// What the HTTP front needs besides the use cases.
@@ -29,18 +31,32 @@ pub struct HttpConfig {
     pub max_json_body: usize,
     /// Whether X-Forwarded-Host/Port/Proto say what the client addressed.
     pub trust_proxy_headers: bool,
+    /// What `/__version__` answers.
+    pub version: VersionInfo,
+    /// Origins allowed by CORS; empty allows any (without credentials).
+    pub cors_origins: Vec<String>,
 }
 
-/// `service` is `None` only to render the document, which calls no handler.
-fn openapi(service: Option<Arc<dyn ToolTool>>, public_url: &str) -> OpenApiService<api::Api, ()> {
-    OpenApiService::new(api::Api { service }, "tooltool", env!("CARGO_PKG_VERSION"))
+/// `api.service` is `None` only to render the document, which calls no handler.
+fn openapi(api: api::Api, public_url: &str) -> OpenApiService<api::Api, ()> {
+    OpenApiService::new(api, "tooltool", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
         .server(public_url.trim_end_matches('/').to_owned())
 }
 
 /// The OpenAPI document as served at `/openapi.json`, for a given base URL.
 pub fn openapi_json(public_url: &str) -> String {
-    openapi(None, public_url).spec()
+    let api = api::Api {
+        service: None,
+        authenticators: Vec::new(),
+        version: VersionInfo {
+            source: String::new(),
+            version: String::new(),
+            commit: String::new(),
+            build: String::new(),
+        },
+    };
+    openapi(api, public_url).spec()
 }
 
 /// Maps errors raised outside the operations (unknown route, wrong method,
@@ -72,7 +88,14 @@ pub fn app(
     authenticators: Vec<Arc<dyn Authenticator>>,
     config: HttpConfig,
 ) -> impl Endpoint + 'static {
-    let api = openapi(Some(Arc::clone(&service)), &config.public_url);
+    let api = openapi(
+        api::Api {
+            service: Some(Arc::clone(&service)),
+            authenticators: authenticators.clone(),
+            version: config.version.clone(),
+        },
+        &config.public_url,
+    );
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     Route::new()
@@ -90,4 +113,25 @@ pub fn app(
             trust_proxy_headers: config.trust_proxy_headers,
         })
         .catch_all_error(to_problem)
+        .with(cors(&config.cors_origins))
+        .with(hygiene::Hygiene {
+            https: config.public_url.starts_with("https://"),
+        })
+}
+
+/// CORS as the original's extension: reads from any (or the configured)
+/// origin, never with credentials; the headers clients need are exposed.
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    let cors = poem::middleware::Cors::new()
+        .allow_credentials(false)
+        .allow_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "OPTIONS"])
+        .allow_headers([
+            "Authorization",
+            "Authentication",
+            "Content-Type",
+            "X-Request-Id",
+        ])
+        .expose_headers(["Location", "X-Retry-After", "X-Request-Id"])
+        .max_age(3600);
+    origins.iter().fold(cors, |c, o| c.allow_origin(o.as_str()))
 }

@@ -56,6 +56,11 @@ async fn authenticate(
 }
 
 #[handler]
+fn ping() -> &'static str {
+    r#"{"alive": true}"#
+}
+
+#[handler]
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "{}"
@@ -77,6 +82,7 @@ pub async fn start(clients: Vec<FakeClient>) -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let app = Route::new()
         .at("/ok/api/auth/v1/authenticate-hawk", post(authenticate))
+        .at("/ok/api/auth/v1/ping", poem::get(ping))
         .at("/slow/api/auth/v1/authenticate-hawk", post(slow))
         .at("/broken/api/auth/v1/authenticate-hawk", post(broken))
         .data(Arc::new(clients));

@@ -66,6 +66,15 @@ impl Authenticator for TaskclusterVerifier {
         "Hawk"
     }
 
+    async fn check(&self) -> Result<(), String> {
+        let ping = self.endpoint.replace("/authenticate-hawk", "/ping");
+        match self.client.get(&ping).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("Taskcluster auth answered {}", r.status())),
+            Err(e) => Err(format!("Taskcluster auth unreachable: {e}")),
+        }
+    }
+
     async fn authenticate(&self, request: &AuthRequest) -> Result<Principal, AuthError> {
         // Malformed headers are refused here, without a round trip.
         let header = HawkHeader::parse(&request.credentials).map_err(AuthError::Invalid)?;

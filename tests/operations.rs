@@ -1,0 +1,171 @@
+//! What an operator relies on: Dockerflow endpoints, security and CORS
+//! headers.
+
+use serde_json::Value;
+use tooltool_tests::{spawn_app, spawn_with};
+
+#[tokio::test]
+async fn dockerflow_endpoints() {
+    let app = spawn_app().await;
+    let lb = app.get("__lbheartbeat__").await;
+    assert_eq!(lb.status(), 200);
+
+    let hb = app.get("__heartbeat__").await;
+    assert_eq!(hb.status(), 200);
+    let body: Value = hb.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["storage:local"], "ok");
+
+    let v: Value = app.get("__version__").await.json().await.expect("json");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let commit = v["commit"].as_str().expect("commit");
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    for field in ["source", "build"] {
+        assert!(
+            v[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field}: {v}"
+        );
+    }
+
+    // A broken storage region makes the heartbeat fail, naming it.
+    let objects = app.data_path().join("objects");
+    std::fs::remove_dir_all(&objects).expect("rm");
+    std::fs::write(&objects, b"not a directory").expect("write");
+    let hb = app.get("__heartbeat__").await;
+    assert_eq!(hb.status(), 503);
+    let body: Value = hb.json().await.expect("json");
+    assert_eq!(body["checks"]["storage:local"], "error");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["status"], 503, "the error shape");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("storage:local")),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("__lbheartbeat__").await.status(),
+        200,
+        "the process still serves"
+    );
+}
+
+#[tokio::test]
+async fn the_heartbeat_checks_taskcluster_when_configured() {
+    let app = spawn_with(&[
+        "--taskcluster-root-url",
+        "http://127.0.0.1:9",
+        "--taskcluster-timeout",
+        "300ms",
+    ])
+    .await;
+    let hb = app.get("__heartbeat__").await;
+    assert_eq!(hb.status(), 503);
+    let body: Value = hb.json().await.expect("json");
+    assert_eq!(body["checks"]["taskcluster"], "error");
+}
+
+#[tokio::test]
+async fn security_headers() {
+    let app = spawn_app().await;
+    for path in ["__heartbeat__", "sha512/invalid", "docs", "nope"] {
+        let resp = app.get(path).await;
+        assert_eq!(
+            resp.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(resp.headers()["x-frame-options"], "DENY", "{path}");
+        assert!(
+            resp.headers().get("strict-transport-security").is_none(),
+            "no HSTS over http"
+        );
+        let html = resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html");
+        assert_eq!(
+            resp.headers().contains_key("content-security-policy"),
+            html,
+            "{path}: CSP on HTML only"
+        );
+    }
+    let https = spawn_with(&["--public-url", "https://tooltool.example.com"]).await;
+    let resp = https.get("__lbheartbeat__").await;
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age=")
+    );
+}
+
+#[tokio::test]
+async fn cors() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(app.at("file?q="))
+        .header("Origin", "https://anywhere.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://anywhere.example"
+    );
+    assert!(
+        resp.headers()
+            .get("access-control-allow-credentials")
+            .is_none_or(|v| v != "true")
+    );
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.at("upload"))
+        .header("Origin", "https://anywhere.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("options");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .expect("ascii")
+            .contains("POST")
+    );
+
+    let strict = spawn_with(&["--cors-origins", "https://allowed.example"]).await;
+    let allowed = strict
+        .http
+        .get(strict.at("file?q="))
+        .header("Origin", "https://allowed.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://allowed.example"
+    );
+    let other = strict
+        .http
+        .get(strict.at("file?q="))
+        .header("Origin", "https://other.example")
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        other.headers()
+    );
+}
