@@ -181,6 +181,7 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
             trust_proxy_headers: wired.config.trust_proxy_headers,
             version: version_info(),
             cors_origins: wired.config.cors_origins.clone(),
+            observer: None,
         },
     )
 }

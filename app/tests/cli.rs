@@ -171,3 +171,103 @@ fn job_commands_run_once_and_refuse_a_store_in_use() {
         stderr(&out)
     );
 }
+
+/// Starts the binary on a free port with `env`; answers (child, base URL).
+fn start_server(data: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
+    cmd.env("DATA_DIR", data)
+        .env("LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("PUBLIC_URL")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    cmd.envs(env.iter().copied());
+    let child = cmd.spawn().expect("server starts");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "server did not start");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+async fn every_request_logs_one_json_line_with_its_id_and_no_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let (mut server, url) = start_server(data, &[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")]);
+    let token = String::from_utf8(
+        tooltool(
+            &[
+                "token",
+                "--sub",
+                "logger",
+                "--scope",
+                "project:releng:services/tooltool/api/*",
+            ],
+            &[("DATA_DIR", data)],
+        )
+        .stdout,
+    )
+    .expect("utf-8");
+    let token = token.trim();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let digest = "a".repeat(128);
+    let resp = client
+        .get(format!("{url}/sha512/{digest}"))
+        .header("X-Request-Id", "trace-me-123")
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["x-request-id"], "trace-me-123", "echoed");
+    let generated = client
+        .get(format!("{url}/__lbheartbeat__"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        generated.headers()["x-request-id"].len(),
+        32,
+        "generated when absent"
+    );
+    // A signed URL: its signature must not reach the logs.
+    let resp = client
+        .get(format!(
+            "{url}/blob/local/sha512/{digest}?expires=1&signature=deadbeef"
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 403);
+    let _ = server.kill();
+    let out = server.wait_with_output().expect("output");
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let line: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["span"]["request_id"] == "trace-me-123" && v["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line for trace-me-123 in:\n{logs}"));
+    assert_eq!(line["fields"]["route"], "download");
+    assert_eq!(line["fields"]["status"], 404);
+    assert_eq!(line["fields"]["method"], "GET");
+    assert_eq!(line["fields"]["principal"], "logger");
+    assert_eq!(line["fields"]["digest"], digest.as_str());
+    assert!(line["fields"]["latency_ms"].is_number());
+    assert!(
+        !logs.contains(token),
+        "the bearer token leaked into the logs"
+    );
+    assert!(
+        !logs.contains("deadbeef"),
+        "a URL signature leaked into the logs"
+    );
+}

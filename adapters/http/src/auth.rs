@@ -188,8 +188,20 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                 }
             }
         };
+        let id = crate::observe::PrincipalId(principal.id().map(str::to_owned));
         req.extensions_mut().insert(principal);
-        Ok(self.inner.call(req).await?.into_response())
+        // Errors go on to the error-shape conversion, carrying the id.
+        match self.inner.call(req).await {
+            Ok(r) => {
+                let mut resp = r.into_response();
+                resp.set_data(id);
+                Ok(resp)
+            }
+            Err(mut e) => {
+                e.set_data(id);
+                Err(e)
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod auth;
 mod blobs;
 mod hygiene;
 mod model;
+mod observe;
 mod payload;
 mod problem;
 
@@ -21,6 +22,7 @@ use poem_openapi::OpenApiService;
 use tooltool_ports::{Authenticator, ToolTool};
 
 pub use api::VersionInfo;
+pub use observe::RequestObserver;
 pub use problem::{FORBIDDEN_DOWNLOAD, Problem};
 
 /// What the HTTP front needs besides the use cases.
@@ -35,6 +37,8 @@ pub struct HttpConfig {
     pub version: VersionInfo,
     /// Origins allowed by CORS; empty allows any (without credentials).
     pub cors_origins: Vec<String>,
+    /// Told about every request (metrics).
+    pub observer: Option<Arc<dyn RequestObserver>>,
 }
 
 /// `api.service` is `None` only to render the document, which calls no handler.
@@ -79,7 +83,15 @@ async fn to_problem(err: poem::Error) -> poem::Response {
         } else {
             err.to_string()
         };
-    problem::problem_response(status, detail)
+    let mut resp = problem::problem_response(status, detail);
+    // Keep what the request log needs.
+    if let Some(op) = err.data::<poem_openapi::OperationId>() {
+        resp.set_data(*op);
+    }
+    if let Some(principal) = err.data::<observe::PrincipalId>() {
+        resp.set_data(principal.clone());
+    }
+    resp
 }
 
 /// The whole HTTP application.
@@ -116,6 +128,9 @@ pub fn app(
         .with(cors(&config.cors_origins))
         .with(hygiene::Hygiene {
             https: config.public_url.starts_with("https://"),
+        })
+        .with(observe::Observe {
+            observer: config.observer.clone(),
         })
 }
 
