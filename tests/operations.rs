@@ -169,3 +169,61 @@ async fn cors() {
         other.headers()
     );
 }
+
+#[tokio::test]
+async fn metrics_move_with_requests_and_verifications() {
+    let app = spawn_app().await;
+    let token = app.token("m", &["upload/*"]);
+    let d = app.upload(&token, "m.bin", b"metrics", "public").await;
+    assert_eq!(app.get(&format!("sha512/{d}")).await.status(), 302);
+    assert_eq!(app.get("sha512/invalid").await.status(), 400);
+    // A rejected upload.
+    let batch = app
+        .create_batch(
+            &token,
+            &tooltool_tests::batch_body("bad", &[("b.bin", b"declared", "public")]),
+            None,
+        )
+        .await;
+    let put = tooltool_tests::put(&tooltool_tests::put_url(&batch, "b.bin"), b"DECLARED").await;
+    assert_eq!(put.status(), 400);
+    // A slot left waiting.
+    app.create_batch(
+        &token,
+        &tooltool_tests::batch_body("wait", &[("w.bin", b"waiting", "public")]),
+        None,
+    )
+    .await;
+
+    let resp = app.get("metrics").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.expect("text");
+    for line in [
+        r#"tooltool_http_requests_total{route="download",status="302"} 1"#,
+        r#"tooltool_http_requests_total{route="download",status="400"} 1"#,
+        r#"tooltool_http_requests_total{route="blob",status="400"} 1"#,
+        "tooltool_uploads_created_total 3",
+        r#"tooltool_verifications_total{outcome="valid"} 1"#,
+        r#"tooltool_verifications_total{outcome="digest_mismatch"} 1"#,
+        "tooltool_verified_bytes_total 15",
+        "tooltool_pending_uploads 1",
+        "tooltool_files_missing_a_region 0",
+        r#"tooltool_http_request_duration_seconds_count{route="create_batch"} 3"#,
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    tooltool::jobs::sweep_once(&app.service)
+        .await
+        .expect("sweep");
+    let text = app.get("metrics").await.text().await.expect("text");
+    assert!(
+        text.contains(r#"tooltool_job_duration_seconds_count{job="sweep",result="ok"} 1"#),
+        "{text}"
+    );
+}

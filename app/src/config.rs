@@ -130,6 +130,10 @@ pub struct Config {
     /// How often the in-process job sweeps abandoned uploads (`0` = off).
     #[arg(long, env = "SWEEP_INTERVAL", default_value = "1h", value_parser = parse_interval)]
     pub sweep_interval: Duration,
+    /// Serve `/metrics` on this separate address (e.g. 127.0.0.1:9100) instead of
+    /// on LISTEN, to keep it off the public port.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Log filter, e.g. `info` or `tooltool=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -217,6 +221,7 @@ pub struct Resolved {
     pub trust_proxy_headers: bool,
     /// Empty allows any origin.
     pub cors_origins: Vec<String>,
+    pub metrics_listen: Option<SocketAddr>,
     pub permissions: Permissions,
     pub url_signing_secret: Option<Secret>,
     pub verify_interval: Duration,
@@ -398,6 +403,18 @@ impl Config {
                 format!("{bad:?} is not an origin like https://example.com (or use *)"),
             ));
         }
+        let metrics_listen = self
+            .metrics_listen
+            .as_deref()
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|_| {
+                    err(
+                        "METRICS_LISTEN",
+                        format!("{m:?} is not an address like 127.0.0.1:9100"),
+                    )
+                })
+            })
+            .transpose()?;
         if self.scope_prefix.trim().is_empty() {
             return Err(err("SCOPE_PREFIX", "must not be empty"));
         }
@@ -417,6 +434,7 @@ impl Config {
             hawk,
             trust_proxy_headers: self.trust_proxy_headers,
             cors_origins,
+            metrics_listen,
             permissions: Permissions::new(
                 self.scope_prefix.trim(),
                 self.allow_anonymous_public_download,
@@ -492,6 +510,7 @@ mod tests {
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (&["--metrics-listen", "everywhere"], "METRICS_LISTEN"),
             (
                 &[
                     "--hawk-clients-file",

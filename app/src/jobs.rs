@@ -119,7 +119,34 @@ impl std::fmt::Display for Report {
 }
 
 /// Verifies every due pending upload, in rounds of [`BATCH`].
+/// Runs a job once, recording its duration and result.
+async fn timed<F: std::future::Future<Output = Result<Report, String>>>(
+    service: &Service,
+    job: &'static str,
+    run: F,
+) -> Result<Report, String> {
+    let started = std::time::Instant::now();
+    let result = run.await;
+    let ok = result.as_ref().is_ok_and(|r| r.failed == 0);
+    service
+        .metrics()
+        .job_run(job, started.elapsed().as_secs_f64(), ok);
+    result
+}
+
 pub async fn verify_once(service: &Service) -> Result<Report, String> {
+    timed(service, "verify", verify_rounds(service)).await
+}
+
+pub async fn replicate_once(service: &Service) -> Result<Report, String> {
+    timed(service, "replicate", replicate_rounds(service)).await
+}
+
+pub async fn sweep_once(service: &Service) -> Result<Report, String> {
+    timed(service, "sweep", sweep_run(service)).await
+}
+
+async fn verify_rounds(service: &Service) -> Result<Report, String> {
     let mut report = Report::default();
     loop {
         let results = service.verify_pending(BATCH).await.map_err(|e| {
@@ -150,7 +177,7 @@ pub async fn verify_once(service: &Service) -> Result<Report, String> {
     Ok(report)
 }
 
-pub async fn replicate_once(service: &Service) -> Result<Report, String> {
+async fn replicate_rounds(service: &Service) -> Result<Report, String> {
     let mut report = Report::default();
     loop {
         let results = service.replicate(BATCH).await.map_err(|e| {
@@ -174,7 +201,7 @@ pub async fn replicate_once(service: &Service) -> Result<Report, String> {
     Ok(report)
 }
 
-pub async fn sweep_once(service: &Service) -> Result<Report, String> {
+async fn sweep_run(service: &Service) -> Result<Report, String> {
     let deleted = service.sweep().await.map_err(|e| {
         tracing::error!(error = %e, "sweep job failed");
         e.to_string()

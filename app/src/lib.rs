@@ -162,7 +162,9 @@ pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     settings.upload_expires = config.upload_expires;
     settings.download_expires = config.download_expires;
     settings.max_file_size = config.max_file_size;
-    let service = Service::new(store, regions, clock, settings);
+    let metrics: Arc<dyn tooltool_ports::Metrics> =
+        Arc::new(tooltool_prometheus::Prometheus::new());
+    let service = Service::new(store, regions, clock, metrics, settings);
     Ok(Wired {
         service,
         authenticators,
@@ -181,7 +183,8 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
             trust_proxy_headers: wired.config.trust_proxy_headers,
             version: version_info(),
             cors_origins: wired.config.cors_origins.clone(),
-            observer: None,
+            metrics: Some(Arc::clone(wired.service.metrics())),
+            serve_metrics: wired.config.metrics_listen.is_none(),
         },
     )
 }
@@ -196,22 +199,56 @@ pub fn version_info() -> tooltool_http::VersionInfo {
     }
 }
 
-/// Serves until `shutdown` resolves, with the background jobs running.
-/// In-flight requests get 30 s to finish (Heroku's grace period).
+/// Serves until `shutdown` resolves, with the background jobs running (and
+/// `/metrics` on its own listener when `METRICS_LISTEN` is set). In-flight
+/// requests get 30 s to finish (Heroku's grace period).
 pub async fn serve<A: Acceptor + 'static>(
     wired: Wired,
     acceptor: A,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let metrics_server = match wired.config.metrics_listen {
+        Some(addr) => {
+            let acceptor = TcpListener::bind(addr).into_acceptor().await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("METRICS_LISTEN: cannot listen on {addr}: {e}"),
+                )
+            })?;
+            let app = tooltool_http::metrics_app(Arc::new(wired.service.clone()));
+            let stop = stop.clone();
+            Some(tokio::spawn(
+                poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    app,
+                    async move { stop.cancelled().await },
+                    Some(std::time::Duration::from_secs(5)),
+                ),
+            ))
+        }
+        None => None,
+    };
     let jobs = jobs::spawn(&wired.service, &wired.config);
     let app = http_app(&wired);
+    let stop_main = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop_main.cancel();
+    });
     let result = poem::Server::new_with_acceptor(acceptor)
         // Idle keep-alive connections are closed after this long (poem 3.1
         // exposes no separate timeout for reading request headers).
         .idle_timeout(std::time::Duration::from_secs(75))
-        .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(30)))
+        .run_with_graceful_shutdown(
+            app,
+            async move { stop.cancelled().await },
+            Some(std::time::Duration::from_secs(30)),
+        )
         .await;
     jobs.stop().await;
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
     result
 }
 

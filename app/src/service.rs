@@ -16,8 +16,8 @@ use tooltool_domain::{
 };
 use tooltool_ports::{
     ApiError, BatchRecord, BatchRequest, BlobError, BlobStore, ByteRange, ByteStream, Clock,
-    CreatedBatchView, ErrorKind, FileRecord, MetadataError, MetadataStore, NewBatch, ObjectInfo,
-    OpenedBlob, PendingUpload, SignedMethod, ToolTool, UploadProgress,
+    CreatedBatchView, ErrorKind, FileRecord, MetadataError, MetadataStore, Metrics, NewBatch,
+    ObjectInfo, OpenedBlob, PendingUpload, SignedMethod, ToolTool, UploadProgress,
 };
 
 /// Tunables of the use cases, resolved from configuration.
@@ -72,6 +72,7 @@ pub struct Service {
     /// In configuration order; the first is the default upload region.
     regions: Vec<Arc<dyn BlobStore>>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<dyn Metrics>,
     settings: Settings,
 }
 
@@ -160,6 +161,16 @@ pub async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
         .map_err(|e| BlobError::Unavailable(e.to_string()))
 }
 
+/// The metric label of a verdict.
+fn outcome_name(outcome: &VerificationOutcome) -> &'static str {
+    match outcome {
+        VerificationOutcome::Valid => "valid",
+        VerificationOutcome::Missing => "missing",
+        VerificationOutcome::SizeMismatch { .. } => "size_mismatch",
+        VerificationOutcome::DigestMismatch { .. } => "digest_mismatch",
+    }
+}
+
 pub const FORBIDDEN_DOWNLOAD: &str = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.";
 
 impl Service {
@@ -167,6 +178,7 @@ impl Service {
         store: Arc<dyn MetadataStore>,
         regions: Vec<Arc<dyn BlobStore>>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<dyn Metrics>,
         settings: Settings,
     ) -> Self {
         assert!(!regions.is_empty(), "at least one storage region");
@@ -174,8 +186,13 @@ impl Service {
             store,
             regions,
             clock,
+            metrics,
             settings,
         }
+    }
+
+    pub fn metrics(&self) -> &Arc<dyn Metrics> {
+        &self.metrics
     }
 
     pub fn region_names(&self) -> Vec<RegionName> {
@@ -224,6 +241,8 @@ impl Service {
         let blobs = self.slot_region(slot)?;
         let key = slot.key.to_string();
         let outcome = VerificationOutcome::judge(slot.size, slot.key.digest(), Some(observed));
+        self.metrics
+            .verification(outcome_name(&outcome), observed.size);
         match outcome.rejection_reason() {
             None => {
                 match blobs.promote(&slot.key, info).await {
@@ -273,6 +292,8 @@ impl Service {
                     actual: info.size,
                 };
                 let reason = observed_size_only.rejection_reason().unwrap_or_default();
+                self.metrics
+                    .verification(outcome_name(&observed_size_only), 0);
                 blobs.delete(&key).await.map_err(blob_error)?;
                 self.store
                     .reject_upload(&slot.key, reason.clone())
@@ -288,6 +309,8 @@ impl Service {
         match result {
             Ok(Some(v)) => Ok(v),
             Ok(None) => {
+                self.metrics
+                    .verification(outcome_name(&VerificationOutcome::Missing), 0);
                 self.store
                     .release_upload(&slot.key)
                     .await
@@ -537,6 +560,7 @@ impl ToolTool for Service {
                 .map_err(blob_error)?;
             put_urls.insert(slot.key.digest().clone(), url);
         }
+        self.metrics.uploads_created(put_urls.len() as u64);
         tracing::info!(batch = created.batch.id, author = %created.batch.author, files = created.batch.files.len(), uploads = put_urls.len(), "batch created");
         Ok(CreatedBatchView {
             batch: created.batch,
@@ -683,6 +707,15 @@ impl ToolTool for Service {
             tracing::info!(digest = %digest, by = ?principal.id(), "instances deleted");
         }
         Ok(file)
+    }
+
+    async fn metrics_text(&self) -> String {
+        match self.store.backlog(self.region_names()).await {
+            Ok((pending, missing)) => self.metrics.backlog(pending, missing),
+            // A scrape still answers the counters; the gauges keep their last values.
+            Err(e) => tracing::warn!(error = %e, "cannot count the backlog for metrics"),
+        }
+        self.metrics.render()
     }
 
     async fn health(&self) -> tooltool_ports::HealthChecks {

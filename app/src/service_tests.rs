@@ -50,6 +50,7 @@ fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
         Arc::new(store),
         blobs.into_iter().map(|b| Arc::new(b) as _).collect(),
         clock(),
+        Arc::new(tooltool_ports::NoMetrics),
         Settings::new(Permissions::new(PREFIX, true)),
     )
 }

@@ -271,3 +271,31 @@ async fn every_request_logs_one_json_line_with_its_id_and_no_secret() {
         "a URL signature leaked into the logs"
     );
 }
+
+#[tokio::test]
+async fn metrics_can_have_their_own_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let (mut server, url) = start_server(data, &[("METRICS_LISTEN", &metrics_addr)]);
+    let main = reqwest::get(format!("{url}/metrics")).await.expect("get");
+    let separate = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .expect("get");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(main.status(), 404, "not on the public listener");
+    assert_eq!(separate.status(), 200);
+    assert!(
+        separate
+            .text()
+            .await
+            .expect("text")
+            .contains("tooltool_pending_uploads")
+    );
+}

@@ -112,6 +112,9 @@ pub trait ToolTool: Send + Sync {
     /// storage region). Never fails as a whole: each check has its verdict.
     async fn health(&self) -> HealthChecks;
 
+    /// The metrics in the text exposition format, backlog refreshed.
+    async fn metrics_text(&self) -> String;
+
     /// Receives the body of a PUT to a self-served signed URL.
     async fn receive_blob(
         &self,

@@ -11,6 +11,7 @@ mod auth;
 mod blob;
 mod clock;
 mod metadata;
+mod metrics;
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -26,8 +27,10 @@ pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, MetadataError, MetadataStore, NewBatch, PendingUpload,
     UploadState,
 };
+pub use metrics::{Metrics, NoMetrics};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use {
     auth::MockAuthenticator, blob::MockBlobStore, clock::MockClock, metadata::MockMetadataStore,
+    metrics::MockMetrics,
 };

@@ -189,6 +189,10 @@ pub trait MetadataStore: Send + Sync {
     async fn add_instance(&self, digest: &Digest, region: &RegionName)
     -> Result<(), MetadataError>;
 
+    /// Counts pending uploads, and files that have an instance but lack one
+    /// of `regions` (the replication backlog), for metrics.
+    async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError>;
+
     /// Cheap liveness check for health endpoints.
     async fn ping(&self) -> Result<(), MetadataError>;
 }

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod blobs;
 mod hygiene;
+mod metrics;
 mod model;
 mod observe;
 mod payload;
@@ -19,10 +20,9 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
-use tooltool_ports::{Authenticator, ToolTool};
+use tooltool_ports::{Authenticator, Metrics, ToolTool};
 
 pub use api::VersionInfo;
-pub use observe::RequestObserver;
 pub use problem::{FORBIDDEN_DOWNLOAD, Problem};
 
 /// What the HTTP front needs besides the use cases.
@@ -37,8 +37,10 @@ pub struct HttpConfig {
     pub version: VersionInfo,
     /// Origins allowed by CORS; empty allows any (without credentials).
     pub cors_origins: Vec<String>,
-    /// Told about every request (metrics).
-    pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Told about every request.
+    pub metrics: Option<Arc<dyn Metrics>>,
+    /// Whether `/metrics` is served here (false when it has its own listener).
+    pub serve_metrics: bool,
 }
 
 /// `api.service` is `None` only to render the document, which calls no handler.
@@ -110,7 +112,11 @@ pub fn app(
     );
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
-    Route::new()
+    let mut routes = Route::new();
+    if config.serve_metrics {
+        routes = routes.at("/metrics", get(metrics::metrics));
+    }
+    routes
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -130,8 +136,15 @@ pub fn app(
             https: config.public_url.starts_with("https://"),
         })
         .with(observe::Observe {
-            observer: config.observer.clone(),
+            metrics: config.metrics.clone(),
         })
+}
+
+/// `/metrics` alone, for a separate listener (`METRICS_LISTEN`).
+pub fn metrics_app(service: Arc<dyn ToolTool>) -> impl Endpoint + 'static {
+    Route::new()
+        .at("/metrics", get(metrics::metrics))
+        .data(service)
 }
 
 /// CORS as the original's extension: reads from any (or the configured)

@@ -19,14 +19,9 @@ pub struct PrincipalId(pub Option<String>);
 
 const REQUEST_ID: &str = "x-request-id";
 
-/// Observability hooks for every request.
-pub trait RequestObserver: Send + Sync {
-    fn observe(&self, route: &str, status: u16, seconds: f64);
-}
-
 #[derive(Clone)]
 pub struct Observe {
-    pub observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    pub metrics: Option<std::sync::Arc<dyn tooltool_ports::Metrics>>,
 }
 
 impl<E: Endpoint> Middleware<E> for Observe {
@@ -35,14 +30,14 @@ impl<E: Endpoint> Middleware<E> for Observe {
     fn transform(&self, inner: E) -> Self::Output {
         ObserveEndpoint {
             inner,
-            observer: self.observer.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
 
 pub struct ObserveEndpoint<E> {
     inner: E,
-    observer: Option<std::sync::Arc<dyn RequestObserver>>,
+    metrics: Option<std::sync::Arc<dyn tooltool_ports::Metrics>>,
 }
 
 /// A caller's id is kept when it is short printable ASCII (it ends up in
@@ -122,8 +117,8 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             digest = digest_of(&path).unwrap_or_default(),
             "request"
         );
-        if let Some(o) = &self.observer {
-            o.observe(route, status.as_u16(), seconds);
+        if let Some(m) = &self.metrics {
+            m.request(route, status.as_u16(), seconds);
         }
         Ok(resp)
     }

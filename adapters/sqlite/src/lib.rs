@@ -779,6 +779,35 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError> {
+        self.read(move |tx| {
+            let pending: i64 = tx
+                .query_row("SELECT count(*) FROM pending_uploads", [], |r| r.get(0))
+                .map_err(internal)?;
+            let placeholders = (0..regions.len())
+                .map(|i| format!("?{}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let missing: i64 = if regions.is_empty() {
+                0
+            } else {
+                let sql = format!(
+                    "SELECT count(*) FROM files f \
+                     WHERE EXISTS (SELECT 1 FROM file_instances i WHERE i.file_id = f.id) \
+                     AND (SELECT count(*) FROM file_instances i WHERE i.file_id = f.id \
+                          AND i.region IN ({placeholders})) < ?1"
+                );
+                let mut values: Vec<rusqlite::types::Value> =
+                    vec![to_i64(regions.len() as u64)?.into()];
+                values.extend(regions.iter().map(|r| r.as_str().to_owned().into()));
+                tx.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))
+                    .map_err(internal)?
+            };
+            Ok((to_u64(pending)?, to_u64(missing)?))
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), MetadataError> {
         self.read(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(internal))
             .await

@@ -537,3 +537,29 @@ pub async fn patch_applies_operations_in_order(store: Store) {
         1
     );
 }
+
+pub async fn backlog_counts_pending_uploads_and_missing_regions(store: Store) {
+    let regions = vec![region("east"), region("west")];
+    assert_eq!(
+        store.backlog(regions.clone()).await.expect("backlog"),
+        (0, 0)
+    );
+    let d = upload_and_complete(&store, "b", "in east only", Visibility::Public).await;
+    store
+        .create_batch(batch(
+            "waiting",
+            vec![file("w", "waiting", Visibility::Public)],
+        ))
+        .await
+        .expect("batch");
+    assert_eq!(
+        store.backlog(regions.clone()).await.expect("backlog"),
+        (1, 1)
+    );
+    assert_eq!(
+        store.backlog(vec![region("east")]).await.expect("backlog"),
+        (1, 0)
+    );
+    store.add_instance(&d, &region("west")).await.expect("add");
+    assert_eq!(store.backlog(regions).await.expect("backlog"), (1, 0));
+}

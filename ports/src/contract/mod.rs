@@ -22,6 +22,7 @@ macro_rules! metadata_store_contract {
             abandoned_slots_are_dropped,
             replication_claims,
             patch_applies_operations_in_order,
+            backlog_counts_pending_uploads_and_missing_regions,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
