@@ -134,6 +134,12 @@ pub struct Config {
     /// on LISTEN, to keep it off the public port.
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Sentry DSN; unset or empty turns Sentry off.
+    #[arg(long, env = "SENTRY_DSN", hide_env_values = true)]
+    pub sentry_dsn: Option<String>,
+    /// The environment Sentry events are tagged with.
+    #[arg(long, env = "SENTRY_ENVIRONMENT", default_value = "production")]
+    pub sentry_environment: String,
     /// Log filter, e.g. `info` or `tooltool=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -170,6 +176,7 @@ impl std::fmt::Debug for Config {
                 &self.allow_anonymous_public_download,
             )
             .field("url_signing_secret", &redact(&self.url_signing_secret))
+            .field("sentry_dsn", &redact(&self.sentry_dsn))
             .finish_non_exhaustive()
     }
 }
@@ -222,6 +229,9 @@ pub struct Resolved {
     /// Empty allows any origin.
     pub cors_origins: Vec<String>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Validated; `None` when Sentry is off.
+    pub sentry_dsn: Option<Secret>,
+    pub sentry_environment: String,
     pub permissions: Permissions,
     pub url_signing_secret: Option<Secret>,
     pub verify_interval: Duration,
@@ -415,6 +425,14 @@ impl Config {
                 })
             })
             .transpose()?;
+        let sentry_dsn = match self.sentry_dsn.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(dsn) => {
+                dsn.parse::<sentry::types::Dsn>()
+                    .map_err(|e| err("SENTRY_DSN", format!("not a valid DSN ({e})")))?;
+                Some(Secret(dsn.to_owned()))
+            }
+        };
         if self.scope_prefix.trim().is_empty() {
             return Err(err("SCOPE_PREFIX", "must not be empty"));
         }
@@ -435,6 +453,8 @@ impl Config {
             trust_proxy_headers: self.trust_proxy_headers,
             cors_origins,
             metrics_listen,
+            sentry_dsn,
+            sentry_environment: self.sentry_environment.clone(),
             permissions: Permissions::new(
                 self.scope_prefix.trim(),
                 self.allow_anonymous_public_download,
@@ -511,6 +531,7 @@ mod tests {
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
             (&["--metrics-listen", "everywhere"], "METRICS_LISTEN"),
+            (&["--sentry-dsn", "not a dsn"], "SENTRY_DSN"),
             (
                 &[
                     "--hawk-clients-file",

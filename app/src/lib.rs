@@ -6,6 +6,7 @@
 pub mod config;
 pub mod jobs;
 pub mod service;
+pub mod telemetry;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -5,20 +5,6 @@ use clap::Parser;
 use tooltool::config::{Cli, Command};
 use tooltool::{SystemClock, jobs};
 
-fn init_logging(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// Prints one line and fails, the way every start-up error should look.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("tooltool: {message}");
@@ -68,11 +54,16 @@ async fn main() -> ExitCode {
             );
         }
     };
-    init_logging(&cli.config.log_level, &cli.config.log_format);
     let config = match cli.config.resolve() {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    let sentry = config.sentry_dsn.as_ref().map(|dsn| {
+        tooltool::telemetry::sentry_options(&dsn.0, &config.sentry_environment)
+            .expect("validated by Config::resolve")
+    });
+    let _sentry =
+        tooltool::telemetry::install(&cli.config.log_level, &cli.config.log_format, sentry);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let wired = match tooltool::wire(config, Arc::new(SystemClock)) {

@@ -387,7 +387,7 @@ impl Api {
             let text = match verdict {
                 Ok(()) => "ok",
                 Err(cause) => {
-                    tracing::error!(check = %name, %cause, "heartbeat check failed");
+                    tracing::warn!(check = %name, %cause, "heartbeat check failed");
                     failed.push(name.clone());
                     "error"
                 }

@@ -179,7 +179,7 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                         return Ok(problem_response(StatusCode::UNAUTHORIZED, why));
                     }
                     Err(AuthError::Unavailable(why)) => {
-                        tracing::error!(cause = %why, "authentication service unavailable");
+                        tracing::warn!(cause = %why, "authentication service unavailable");
                         return Ok(problem_response(
                             StatusCode::SERVICE_UNAVAILABLE,
                             "the authentication service is unavailable; retry in a moment",

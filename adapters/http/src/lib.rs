@@ -80,7 +80,7 @@ async fn to_problem(err: poem::Error) -> poem::Response {
         } else if status == StatusCode::METHOD_NOT_ALLOWED {
             "The method is not allowed for the requested URL.".to_owned()
         } else if status.is_server_error() {
-            tracing::error!(error = %err, "unhandled server error");
+            tracing::warn!(error = %err, "unhandled server error");
             "The server failed to handle this request; it has been logged.".to_owned()
         } else {
             err.to_string()
@@ -131,6 +131,14 @@ pub fn app(
             trust_proxy_headers: config.trust_proxy_headers,
         })
         .catch_all_error(to_problem)
+        // A panic answers 500 in the error shape; the panic itself is
+        // reported by the process's panic hook (Sentry).
+        .with(poem::middleware::CatchPanic::new().with_handler(|_| {
+            problem::problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server failed to handle this request; it has been logged.",
+            )
+        }))
         .with(cors(&config.cors_origins))
         .with(hygiene::Hygiene {
             https: config.public_url.starts_with("https://"),

@@ -107,16 +107,34 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             resp.headers_mut().insert(REQUEST_ID, v);
         }
         let _entered = span.enter();
-        tracing::info!(
-            target: "tooltool::request",
-            %method,
-            route,
-            status = status.as_u16(),
-            latency_ms = (seconds * 1000.0 * 100.0).round() / 100.0,
-            principal = %principal,
-            digest = digest_of(&path).unwrap_or_default(),
-            "request"
-        );
+        let latency_ms = (seconds * 1000.0 * 100.0).round() / 100.0;
+        let digest = digest_of(&path).unwrap_or_default();
+        if status.is_server_error() {
+            // An error: reported to Sentry with what identifies the request
+            // (never its query or headers).
+            tracing::error!(
+                target: "tooltool::request",
+                request_id = %id,
+                %method,
+                route,
+                status = status.as_u16(),
+                latency_ms,
+                principal = %principal,
+                digest,
+                "request failed with a server error"
+            );
+        } else {
+            tracing::info!(
+                target: "tooltool::request",
+                %method,
+                route,
+                status = status.as_u16(),
+                latency_ms,
+                principal = %principal,
+                digest,
+                "request"
+            );
+        }
         if let Some(m) = &self.metrics {
             m.request(route, status.as_u16(), seconds);
         }

@@ -131,7 +131,9 @@ fn public_detail(error: &ApiError) -> String {
 impl From<ApiError> for ErrorResponse {
     fn from(error: ApiError) -> Self {
         if matches!(error.kind, ErrorKind::Internal | ErrorKind::Unavailable) {
-            tracing::error!(kind = ?error.kind, cause = %error.message, "request failed");
+            // A warning: the request line reports the 5xx itself (an error,
+            // hence a Sentry event) and carries this cause as a breadcrumb.
+            tracing::warn!(kind = ?error.kind, cause = %error.message, "request failed");
         }
         let problem = ApiJson(Box::new(Problem::new(
             Self::status(error.kind),
