@@ -170,6 +170,7 @@ async fn verify_rounds(service: &Service) -> Result<Report, String> {
         if n < BATCH || report.waiting > 0 {
             break;
         }
+        tracing::info!(%report, "verification in progress");
     }
     if report != Report::default() {
         tracing::info!(%report, "verification job ran");
@@ -194,6 +195,7 @@ async fn replicate_rounds(service: &Service) -> Result<Report, String> {
         if n == 0 {
             break;
         }
+        tracing::info!(%report, "replication in progress");
     }
     if report != Report::default() {
         tracing::info!(%report, "replication job ran");

@@ -299,3 +299,101 @@ async fn metrics_can_have_their_own_listener() {
             .contains("tooltool_pending_uploads")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let (server, url) = start_server(data, &[]);
+    let token = String::from_utf8(
+        tooltool(
+            &[
+                "token",
+                "--sub",
+                "u",
+                "--scope",
+                "project:releng:services/tooltool/api/*",
+            ],
+            &[("DATA_DIR", data)],
+        )
+        .stdout,
+    )
+    .expect("utf-8");
+    let content = vec![7u8; 4 * 1024 * 1024];
+    let digest = {
+        let mut h = tooltool_domain::ContentHasher::new();
+        h.update(&content);
+        h.finish().digest.to_string()
+    };
+    let client = reqwest::Client::new();
+    let batch: serde_json::Value = client
+        .post(format!("{url}/upload"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"message": "m", "files": {"big": {
+            "size": content.len(), "digest": digest, "algorithm": "sha512", "visibility": "public"}}}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let put_url = batch["result"]["files"]["big"]["put_url"]
+        .as_str()
+        .expect("put_url")
+        .to_owned();
+
+    // A slow client: half the body, then (after SIGTERM) the rest.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let upload = tokio::spawn({
+        let client = client.clone();
+        let put_url = put_url.clone();
+        async move {
+            client
+                .put(put_url)
+                .header("Content-Length", 4 * 1024 * 1024)
+                .body(body)
+                .send()
+                .await
+        }
+    });
+    let half = content.len() / 2;
+    tx.send(Ok(content[..half].to_vec())).await.expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.send(Ok(content[half..].to_vec())).await.expect("send");
+    drop(tx);
+    let resp = upload
+        .await
+        .expect("join")
+        .expect("the in-flight upload is answered");
+    assert_eq!(resp.status(), 200, "the upload completed during shutdown");
+    let out = tokio::task::spawn_blocking(move || server.wait_with_output())
+        .await
+        .expect("join")
+        .expect("output");
+    assert!(
+        out.status.success(),
+        "exit 0 after a graceful shutdown: {:?}",
+        out.status
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("objects/sha512"))
+            .expect("dir")
+            .count()
+            == 1,
+        "the upload was kept"
+    );
+}
+
+/// A byte stream fed from a channel (a client that sends when told to).
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
