@@ -550,3 +550,47 @@ async fn sweep_drops_abandoned_slots_and_unowned_staging_objects() {
     let svc = service(store, vec![east]);
     assert_eq!(svc.sweep().await, Ok(2));
 }
+
+/// The heartbeat over HTTP, with a metadata store that cannot be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_names_a_failing_metadata_store() {
+    let mut store = MockMetadataStore::new();
+    store.expect_ping().returning(|| {
+        Err(tooltool_ports::MetadataError::Unavailable(
+            "connection refused".into(),
+        ))
+    });
+    let mut east = blob("east");
+    east.expect_head().returning(|_| Ok(None));
+    let svc = service(store, vec![east]);
+    let app = tooltool_http::app(
+        Arc::new(svc),
+        vec![],
+        tooltool_http::HttpConfig {
+            public_url: "http://127.0.0.1:1".into(),
+            max_json_body: 1 << 20,
+            trust_proxy_headers: false,
+            version: crate::version_info(),
+            cors_origins: vec![],
+            metrics: None,
+            serve_metrics: false,
+        },
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    let resp = reqwest::get(format!("http://{addr}/__heartbeat__"))
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["checks"]["database"], "error");
+    assert_eq!(body["checks"]["storage:east"], "ok");
+    assert_eq!(body["detail"], "unhealthy: database");
+    assert!(
+        !body.to_string().contains("connection refused"),
+        "causes stay in the logs"
+    );
+}

@@ -49,6 +49,8 @@ fn bad_configuration_is_one_line_naming_the_variable() {
             &[("TASKCLUSTER_ROOT_URL", "not-a-url")],
             "TASKCLUSTER_ROOT_URL",
         ),
+        (&[("SENTRY_DSN", "not a dsn")], "SENTRY_DSN"),
+        (&[("METRICS_LISTEN", "nowhere")], "METRICS_LISTEN"),
     ];
     for (env, variable) in cases {
         let mut env = env.to_vec();
@@ -113,6 +115,10 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         "TASKCLUSTER_ROOT_URL",
         "TASKCLUSTER_TIMEOUT",
         "TRUST_PROXY_HEADERS",
+        "CORS_ORIGINS",
+        "METRICS_LISTEN",
+        "SENTRY_DSN",
+        "SENTRY_ENVIRONMENT",
     ] {
         assert!(
             text.contains(&format!("env: {var}")),
