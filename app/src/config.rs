@@ -70,6 +70,16 @@ pub struct Config {
     /// unless a client asks for another. Default: one region `local` under DATA_DIR/objects.
     #[arg(long, env = "LOCAL_REGIONS")]
     pub local_regions: Option<String>,
+    /// PostgreSQL URL (`postgres://user:pass@host:5432/db`) of the metadata store;
+    /// unset, the embedded SQLite file in DATA_DIR is used.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connections to PostgreSQL per process.
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
+    /// How long start-up keeps retrying an unreachable database before giving up.
+    #[arg(long, env = "DATABASE_STARTUP_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub database_startup_wait: Duration,
     /// Seconds an upload URL stays valid.
     #[arg(long, env = "UPLOAD_EXPIRES_IN", default_value_t = 60)]
     pub upload_expires_in: u64,
@@ -177,6 +187,7 @@ impl std::fmt::Debug for Config {
             )
             .field("url_signing_secret", &redact(&self.url_signing_secret))
             .field("sentry_dsn", &redact(&self.sentry_dsn))
+            .field("database_url", &redact(&self.database_url))
             .finish_non_exhaustive()
     }
 }
@@ -200,6 +211,18 @@ pub enum JwtKey {
     GeneratedSecret,
 }
 
+/// Where metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `DATA_DIR/tooltool.sqlite3`.
+    Sqlite,
+    Postgres {
+        url: Secret,
+        pool_size: usize,
+        startup_wait: Duration,
+    },
+}
+
 /// Who verifies Hawk credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HawkVerifier {
@@ -218,6 +241,7 @@ pub struct Resolved {
     pub listen: SocketAddr,
     pub public_url: String,
     pub data_dir: PathBuf,
+    pub database: Database,
     pub regions: Vec<(RegionName, PathBuf)>,
     pub upload_expires: Duration,
     pub download_expires: Duration,
@@ -340,6 +364,25 @@ impl Config {
                 format!("http://{host}:{}", listen.port())
             }
         };
+        let database = match self.database_url.as_deref().map(str::trim) {
+            None | Some("") => Database::Sqlite,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                if self.database_pool_size == 0 {
+                    return Err(err("DATABASE_POOL_SIZE", "must be at least 1"));
+                }
+                Database::Postgres {
+                    url: Secret(url.to_owned()),
+                    pool_size: self.database_pool_size,
+                    startup_wait: self.database_startup_wait,
+                }
+            }
+            Some(_) => {
+                return Err(err(
+                    "DATABASE_URL",
+                    "must start with postgres:// or postgresql://",
+                ));
+            }
+        };
         let regions = match &self.local_regions {
             Some(text) => parse_regions(text)?,
             None => vec![(
@@ -443,6 +486,7 @@ impl Config {
             listen,
             public_url,
             data_dir: self.data_dir.clone(),
+            database,
             regions,
             upload_expires: Duration::from_secs(self.upload_expires_in),
             download_expires: Duration::from_secs(download),
@@ -530,6 +574,16 @@ mod tests {
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (&["--database-url", "mysql://x"], "DATABASE_URL"),
+            (
+                &[
+                    "--database-url",
+                    "postgres://x/db",
+                    "--database-pool-size",
+                    "0",
+                ],
+                "DATABASE_POOL_SIZE",
+            ),
             (&["--metrics-listen", "everywhere"], "METRICS_LISTEN"),
             (&["--sentry-dsn", "not a dsn"], "SENTRY_DSN"),
             (

@@ -19,7 +19,7 @@ use tooltool_ports::{Authenticator, BlobStore, Clock, MetadataStore};
 use tooltool_sqlite::SqliteStore;
 use tooltool_taskcluster::{LocalVerifier, TaskclusterVerifier};
 
-use crate::config::{HawkVerifier, JwtKey, Resolved};
+use crate::config::{Database, HawkVerifier, JwtKey, Resolved};
 use crate::service::{Service, Settings};
 
 /// The host's clock.
@@ -108,18 +108,37 @@ pub fn jwt_issuer(config: &Resolved, private_key: Option<&Path>) -> Result<JwtIs
     }
 }
 
-/// Opens the metadata store (applying migrations).
-pub fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, String> {
-    ensure_data_dir(config)?;
-    let path = config.data_dir.join("tooltool.sqlite3");
-    let store = SqliteStore::open(&path).map_err(|e| format!("DATA_DIR: {e}"))?;
-    Ok(Arc::new(store))
+/// Opens the metadata store (applying migrations): PostgreSQL when
+/// DATABASE_URL is set, else the embedded SQLite file in DATA_DIR.
+pub async fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, String> {
+    match &config.database {
+        Database::Postgres {
+            url,
+            pool_size,
+            startup_wait,
+        } => {
+            let options = tooltool_postgres::PgOptions {
+                pool_size: *pool_size,
+                ..tooltool_postgres::PgOptions::default()
+            };
+            let store = tooltool_postgres::PgStore::connect(&url.0, &options, *startup_wait)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?;
+            Ok(Arc::new(store))
+        }
+        Database::Sqlite => {
+            ensure_data_dir(config)?;
+            let path = config.data_dir.join("tooltool.sqlite3");
+            let store = SqliteStore::open(&path).map_err(|e| format!("DATA_DIR: {e}"))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Builds the application from resolved configuration. Key material and
 /// storage are checked before the database is touched, so that a bad
 /// setting stops start-up with its one line and no side effect.
-pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
+pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     ensure_data_dir(&config)?;
     let jwt: Arc<dyn Authenticator> = match (&config.jwt, jwt_secret(&config)?) {
         (JwtKey::PublicKeyFile(path), _) => {
@@ -158,7 +177,7 @@ pub fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
                 .map_err(|e| format!("LOCAL_REGIONS: region {name}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let mut settings = Settings::new(config.permissions.clone());
     settings.upload_expires = config.upload_expires;
     settings.download_expires = config.download_expires;

@@ -66,7 +66,7 @@ async fn main() -> ExitCode {
         tooltool::telemetry::install(&cli.config.log_level, &cli.config.log_format, sentry);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let wired = match tooltool::wire(config, Arc::new(SystemClock)) {
+            let wired = match tooltool::wire(config, Arc::new(SystemClock)).await {
                 Ok(w) => w,
                 Err(e) => return fail(e),
             };
@@ -85,12 +85,17 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Migrate => match tooltool::open_store(&config) {
+        Command::Migrate => match tooltool::open_store(&config).await {
             Ok(_) => {
-                println!(
-                    "migrations applied to {}",
-                    config.data_dir.join("tooltool.sqlite3").display()
-                );
+                match &config.database {
+                    tooltool::config::Database::Sqlite => println!(
+                        "migrations applied to {}",
+                        config.data_dir.join("tooltool.sqlite3").display()
+                    ),
+                    tooltool::config::Database::Postgres { .. } => {
+                        println!("migrations applied to the PostgreSQL database");
+                    }
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
@@ -139,7 +144,7 @@ enum Job {
 /// Runs one job once (for cron-style schedulers): prints what it did and
 /// exits non-zero when the run or any item failed.
 async fn run_job(config: tooltool::config::Resolved, job: Job) -> ExitCode {
-    let wired = match tooltool::wire(config, Arc::new(SystemClock)) {
+    let wired = match tooltool::wire(config, Arc::new(SystemClock)).await {
         Ok(w) => w,
         Err(e) => return fail(e),
     };

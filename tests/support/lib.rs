@@ -133,7 +133,7 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
     let cli = Cli::try_parse_from(argv).expect("valid test arguments");
     let config = cli.config.resolve().expect("valid test configuration");
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
-    let wired = tooltool::wire(config, clock.clone()).expect("wired");
+    let wired = tooltool::wire(config, clock.clone()).await.expect("wired");
     let service = wired.service.clone();
     let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -322,4 +322,31 @@ impl TestApp {
             },
         )
     }
+}
+
+/// A URL of the throwaway test database (`TOOLTOOL_TEST_DATABASE_URL`,
+/// which scripts/test creates) on a fresh schema, so each test starts
+/// empty. Fails loudly without a database: such tests must not pass
+/// silently.
+pub async fn fresh_database_url() -> String {
+    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect(
+        "TOOLTOOL_TEST_DATABASE_URL must name a throwaway PostgreSQL database (scripts/test creates one)",
+    );
+    let schema = {
+        use std::hash::{BuildHasher, RandomState};
+        format!(
+            "t{:016x}",
+            RandomState::new().hash_one(std::time::Instant::now())
+        )
+    };
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema},public")
 }
