@@ -106,3 +106,131 @@ async fn two_processes_on_one_database_verify_each_upload_once() {
         assert_eq!(b.get(&format!("sha512/{d}")).await.status(), 302);
     }
 }
+
+/// Terminates every session of `application` on the test database.
+async fn terminate_sessions(application: &str) -> u64 {
+    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .expect("terminate")
+        .get::<_, i64>(0)
+        .try_into()
+        .expect("count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_are_replaced_without_a_restart() {
+    let db = format!(
+        "{}&application_name=tooltool-kill-test",
+        fresh_database_url().await
+    );
+    let app = spawn_with(&["--database-url", &db]).await;
+    let d = sha512_hex(b"absent");
+    for _ in 0..4 {
+        assert_eq!(app.get(&format!("file/sha512/{d}")).await.status(), 404);
+    }
+    assert!(
+        terminate_sessions("tooltool-kill-test").await >= 1,
+        "the pool had sessions"
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.get(&format!("file/sha512/{d}")).await.status().as_u16());
+    }
+    // A request caught on a dying connection may get a 503, never a 500;
+    // the pool then replaces the connections.
+    assert!(
+        statuses.iter().all(|s| *s == 404 || *s == 503),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[3..], [404, 404, 404], "{statuses:?}");
+}
+
+/// A TCP proxy to the test database that can be cut and restored, to
+/// take the database away from a running server.
+struct Proxy {
+    port: u16,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Proxy {
+    async fn start(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    break;
+                };
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { port, tasks }
+    }
+
+    /// Drops the listener and every forwarded connection.
+    fn cut(mut self) -> u16 {
+        self.tasks.abort_all();
+        self.port
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_and_service_resumes() {
+    let direct = fresh_database_url().await;
+    let proxy = Proxy::start(0).await;
+    let via_proxy = direct.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
+    assert_ne!(
+        via_proxy, direct,
+        "the test database is expected on 127.0.0.1:5432"
+    );
+    let app = spawn_with(&["--database-url", &via_proxy]).await;
+    let d = sha512_hex(b"outage");
+    assert_eq!(app.get(&format!("file/sha512/{d}")).await.status(), 404);
+
+    let port = proxy.cut();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let resp = app.get(&format!("file/sha512/{d}")).await;
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.expect("error shape");
+    assert_eq!(
+        body["detail"],
+        "A service this server depends on is unavailable; retry in a moment."
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "no hang"
+    );
+    assert_eq!(app.get("__heartbeat__").await.status(), 503);
+    // Requests that need no database still work.
+    assert_eq!(app.get("__lbheartbeat__").await.status(), 200);
+
+    let _proxy = Proxy::start(port).await;
+    let mut recovered = false;
+    for _ in 0..20 {
+        if app.get(&format!("file/sha512/{d}")).await.status() == 404 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "service resumes when the database returns");
+}

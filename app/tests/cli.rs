@@ -403,3 +403,26 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[test]
+fn an_unreachable_database_stops_start_up_after_bounded_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let out = tooltool(
+        &["serve"],
+        &[
+            ("DATA_DIR", dir.path().to_str().expect("utf-8")),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:9/nowhere"),
+            ("DATABASE_STARTUP_WAIT", "1s"),
+            ("LOG_LEVEL", "error"),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "bounded"
+    );
+}

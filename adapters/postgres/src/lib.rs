@@ -242,6 +242,10 @@ impl PgStore {
             options.statement_timeout.as_millis()
         ));
         config.connect_timeout(options.connect_timeout);
+        // Lets operators find (and tests terminate) this service's sessions.
+        if config.get_application_name().is_none() {
+            config.application_name("tooltool");
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
