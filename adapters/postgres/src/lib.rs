@@ -23,6 +23,8 @@ use tooltool_ports::{
     UploadState,
 };
 
+mod tls;
+
 mod embedded {
     refinery::embed_migrations!("../../migrations/postgres");
 }
@@ -215,9 +217,11 @@ impl PgStore {
     /// Connects to `url` (`postgres://` or `postgresql://`) and migrates,
     /// retrying for up to `startup_wait` while the database is unreachable.
     ///
+    /// `sslmode=require` in the URL encrypts the connection (see `tls.rs`);
+    /// without it the connection is plain TCP.
+    ///
     /// # Errors
-    /// An invalid URL, a URL asking for TLS (not supported yet), or a
-    /// database still unreachable after `startup_wait`.
+    /// An invalid URL, or a database still unreachable after `startup_wait`.
     pub async fn connect(
         url: &str,
         options: &PgOptions,
@@ -231,11 +235,6 @@ impl PgStore {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             MetadataError::Unavailable(format!("DATABASE_URL is not a valid PostgreSQL URL: {e}"))
         })?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(MetadataError::Unavailable(
-                "DATABASE_URL asks for TLS (sslmode=require), which this build does not support yet".into(),
-            ));
-        }
         let existing = config.get_options().unwrap_or_default().to_owned();
         config.options(format!(
             "{existing} -c statement_timeout={}",
@@ -246,13 +245,18 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("tooltool");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS exactly when the URL asks for it; anything else is plain TCP.
+        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            let tls = tls::require()
+                .map_err(|e| MetadataError::Unavailable(format!("TLS setup failed: {e}")))?;
+            Manager::from_config(config, tls, manager_config)
+        } else {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
@@ -773,4 +777,45 @@ mod contract {
     }
 
     tooltool_ports::metadata_store_contract!(store().await);
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use tooltool_ports::MetadataStore;
+
+    #[tokio::test]
+    async fn sslmode_require_encrypts_the_connection() {
+        let plain = super::contract::store().await;
+        plain.ping().await.expect("plain");
+        let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let tls_url = format!("{url}{separator}sslmode=require");
+        let store = crate::PgStore::connect(
+            &tls_url,
+            &crate::PgOptions::default(),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("TLS connection (the local server has ssl=on)");
+        let conn = store.pool.get().await.expect("connection");
+        let ssl: bool = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("query")
+            .get(0);
+        assert!(ssl, "the session is encrypted");
+        let conn = plain.pool.get().await.expect("connection");
+        let ssl: bool = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("query")
+            .get(0);
+        assert!(!ssl, "without sslmode=require the session is plain");
+    }
 }
