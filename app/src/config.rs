@@ -41,6 +41,13 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Copy an original tooltool database (files, instances, batches) into this
+    /// one; running it again changes nothing. Pending uploads are not copied.
+    ImportLegacy {
+        /// PostgreSQL URL of the original database.
+        #[arg(long)]
+        from: String,
+    },
     /// Verify pending uploads once, print what happened, and exit. The embedded
     /// store admits one process, so this runs only while no server uses DATA_DIR.
     CheckPendingUploads,

@@ -129,6 +129,13 @@ async fn main() -> ExitCode {
             print!("{}", tooltool_http::openapi_json(&config.public_url));
             ExitCode::SUCCESS
         }
+        Command::ImportLegacy { from } => match tooltool::import_legacy(&config, &from).await {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("import-legacy: {e}")),
+        },
         Command::CheckPendingUploads => run_job(config, Job::Verify).await,
         Command::Replicate => run_job(config, Job::Replicate).await,
         Command::Sweep => run_job(config, Job::Sweep).await,

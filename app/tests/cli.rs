@@ -126,6 +126,7 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         );
     }
     for sub in [
+        "import-legacy",
         "serve",
         "migrate",
         "token",
@@ -424,5 +425,129 @@ fn an_unreachable_database_stops_start_up_after_bounded_retries() {
     assert!(
         started.elapsed() < std::time::Duration::from_secs(15),
         "bounded"
+    );
+}
+
+/// An original tooltool database (its schema, sample rows) on a fresh
+/// schema of the throwaway test database; answers its URL.
+async fn legacy_database(a: &str, b: &str) -> String {
+    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect(
+        "TOOLTOOL_TEST_DATABASE_URL must name a throwaway PostgreSQL database (scripts/test creates one)",
+    );
+    let schema = format!("legacy{}", std::process::id());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let bad = "A".repeat(128);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema};
+             CREATE TYPE visibility AS ENUM ('public', 'internal');
+             CREATE TYPE region AS ENUM ('us-east-1', 'us-west-1', 'us-west-2');
+             CREATE TABLE releng_tooltool_files (id integer PRIMARY KEY, size bigint NOT NULL,
+                 sha512 varchar(128) NOT NULL UNIQUE, visibility visibility NOT NULL);
+             CREATE TABLE releng_tooltool_file_instances (file_id integer NOT NULL REFERENCES releng_tooltool_files(id),
+                 region region NOT NULL, PRIMARY KEY (file_id, region));
+             CREATE TABLE releng_tooltool_batches (id integer PRIMARY KEY, uploaded timestamp without time zone NOT NULL,
+                 author text NOT NULL, message text NOT NULL);
+             CREATE TABLE releng_tooltool_batch_files (file_id integer NOT NULL REFERENCES releng_tooltool_files(id),
+                 batch_id integer NOT NULL REFERENCES releng_tooltool_batches(id), filename text NOT NULL,
+                 PRIMARY KEY (file_id, batch_id));
+             CREATE TABLE releng_tooltool_pending_upload (file_id integer PRIMARY KEY REFERENCES releng_tooltool_files(id),
+                 expires timestamp without time zone NOT NULL, region region NOT NULL);
+             INSERT INTO releng_tooltool_files VALUES (1, 3221225472, '{a}', 'internal'), (2, 5, '{b}', 'public'),
+                 (3, 7, '{bad}', 'public');
+             INSERT INTO releng_tooltool_file_instances VALUES (1, 'us-east-1'), (1, 'us-west-2');
+             INSERT INTO releng_tooltool_batches VALUES (1, '2015-06-01 12:00:00', 'releng@mozilla.com', 'first'),
+                 (2, '2015-06-02 12:00:00', 'someone', 'broken'), (3, '2015-06-03 12:00:00', 'releng@mozilla.com', 'third');
+             INSERT INTO releng_tooltool_batch_files VALUES (1, 1, 'clang.tar.xz'), (2, 1, 'never-uploaded.txt'),
+                 (3, 2, 'bad.txt'), (1, 3, 'clang-again.tar.xz');
+             INSERT INTO releng_tooltool_pending_upload VALUES (2, '2015-06-01 12:01:00', 'us-east-1');"
+        ))
+        .await
+        .expect("legacy schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_legacy_copies_the_original_database_once() {
+    let a = "1".repeat(128);
+    let b = "2".repeat(128);
+    let from = legacy_database(&a, &b).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let first = tooltool(
+        &["import-legacy", "--from", &from],
+        &[("DATA_DIR", data), ("LOG_LEVEL", "error")],
+    );
+    assert!(first.status.success(), "{}", stderr(&first));
+    let text = String::from_utf8(first.stdout.clone()).expect("utf-8");
+    assert!(
+        text.contains("2 batches imported, 0 already present, 1 skipped"),
+        "{text}"
+    );
+    assert!(text.contains("1 pending uploads not imported"), "{text}");
+    assert!(
+        stderr(&first).contains("3 batches, 3 files, 2 instances, 1 pending uploads"),
+        "progress: {}",
+        stderr(&first)
+    );
+    let again = tooltool(
+        &["import-legacy", "--from", &from],
+        &[("DATA_DIR", data), ("LOG_LEVEL", "error")],
+    );
+    let text = String::from_utf8(again.stdout).expect("utf-8");
+    assert!(
+        text.contains("0 batches imported, 2 already present, 1 skipped"),
+        "idempotent: {text}"
+    );
+
+    let (mut server, url) = start_server(data, &[]);
+    let batch: serde_json::Value = reqwest::get(format!("{url}/upload/1"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let file: serde_json::Value = reqwest::get(format!("{url}/file/sha512/{a}"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let lost: serde_json::Value = reqwest::get(format!("{url}/file/sha512/{b}"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let third = reqwest::get(format!("{url}/upload/3"))
+        .await
+        .expect("get")
+        .status();
+    let broken = reqwest::get(format!("{url}/upload/2"))
+        .await
+        .expect("get")
+        .status();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(batch["author"], "releng@mozilla.com");
+    assert_eq!(batch["uploaded"], "2015-06-01T12:00:00.000000Z");
+    assert_eq!(batch["files"]["clang.tar.xz"]["size"], 3_221_225_472u64);
+    assert_eq!(batch["files"]["clang.tar.xz"]["visibility"], "internal");
+    assert_eq!(
+        file["instances"],
+        serde_json::json!(["us-east-1", "us-west-2"])
+    );
+    assert_eq!(
+        lost["has_instances"], false,
+        "a file without instance stays without"
+    );
+    assert_eq!(third, 200);
+    assert_eq!(
+        broken, 404,
+        "a batch with an invalid digest is skipped whole"
     );
 }

@@ -24,8 +24,8 @@ pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};
 pub use clock::Clock;
 pub use metadata::{
-    BatchRecord, CreatedBatch, FileRecord, MetadataError, MetadataStore, NewBatch, PendingUpload,
-    UploadState,
+    BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,
+    PendingUpload, UploadState,
 };
 pub use metrics::{Metrics, NoMetrics};
 

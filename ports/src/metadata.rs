@@ -63,6 +63,18 @@ pub struct CreatedBatch {
     pub uploads: Vec<PendingUpload>,
 }
 
+/// A batch of the original service, as `import-legacy` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedBatch {
+    /// Kept as is, so links to `/upload/<id>` stay valid.
+    pub id: i64,
+    pub uploaded: DateTime<Utc>,
+    pub author: String,
+    pub message: String,
+    /// Filename → file with the regions that hold it.
+    pub files: Vec<(String, FileRecord)>,
+}
+
 /// Everything `upload/complete` needs to know about one digest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UploadState {
@@ -192,6 +204,12 @@ pub trait MetadataStore: Send + Sync {
     /// Counts pending uploads, and files that have an instance but lack one
     /// of `regions` (the replication backlog), for metrics.
     async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError>;
+
+    /// Imports one batch of the original service in one transaction, ids
+    /// kept: files are created when absent (an existing file keeps its
+    /// state), their instances added. Idempotent: `false`, and nothing
+    /// changes, when a batch with this id exists.
+    async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError>;
 
     /// Cheap liveness check for health endpoints.
     async fn ping(&self) -> Result<(), MetadataError>;

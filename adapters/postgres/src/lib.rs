@@ -19,10 +19,11 @@ use tooltool_domain::{
     Digest, ExistingFile, FileDisposition, PatchOp, RegionName, StagingKey, Visibility, reconcile,
 };
 use tooltool_ports::{
-    BatchRecord, CreatedBatch, FileRecord, MetadataError, MetadataStore, NewBatch, PendingUpload,
-    UploadState,
+    BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,
+    PendingUpload, UploadState,
 };
 
+pub mod legacy;
 mod tls;
 
 mod embedded {
@@ -734,6 +735,54 @@ impl MetadataStore for PgStore {
             .await
             .map_err(db_error)?;
         Ok((to_u64(row.get(0))?, to_u64(row.get(1))?))
+    }
+
+    async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        let tx = conn.transaction().await.map_err(db_error)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO batches (id, uploaded, author, message) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[&batch.id, &batch.uploaded, &batch.author, &batch.message],
+            )
+            .await
+            .map_err(db_error)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for (filename, file) in &batch.files {
+            tx.execute(
+                "INSERT INTO files (digest, size, visibility) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING",
+                &[&file.digest.as_str(), &to_i64(file.size)?, &file.visibility.as_str()],
+            )
+            .await
+            .map_err(db_error)?;
+            let names: Vec<&str> = file.instances.iter().map(RegionName::as_str).collect();
+            tx.execute(
+                "INSERT INTO file_instances (file_id, region) \
+                 SELECT f.id, r FROM files f, unnest($2::text[]) r WHERE f.digest = $1 ON CONFLICT DO NOTHING",
+                &[&file.digest.as_str(), &names],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO batch_files (batch_id, file_id, filename) \
+                 SELECT $1, id, $3 FROM files WHERE digest = $2 ON CONFLICT DO NOTHING",
+                &[&batch.id, &file.digest.as_str(), filename],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        // New batches must not collide with imported ids.
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('batches', 'id'), GREATEST((SELECT max(id) FROM batches), 1))",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn ping(&self) -> Result<(), MetadataError> {

@@ -563,3 +563,66 @@ pub async fn backlog_counts_pending_uploads_and_missing_regions(store: Store) {
     store.add_instance(&d, &region("west")).await.expect("add");
     assert_eq!(store.backlog(regions).await.expect("backlog"), (1, 0));
 }
+
+pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
+    let big = crate::FileRecord {
+        digest: digest_of(b"a three gigabyte toolchain"),
+        size: 3 * 1024 * 1024 * 1024,
+        visibility: Visibility::Internal,
+        instances: vec![region("us-east-1"), region("us-west-2")],
+    };
+    let lost = crate::FileRecord {
+        digest: digest_of(b"never verified"),
+        size: 5,
+        visibility: Visibility::Public,
+        instances: vec![],
+    };
+    let imported = crate::ImportedBatch {
+        id: 4242,
+        uploaded: t0(),
+        author: "releng@mozilla.com".into(),
+        message: "Bug 1 - legacy".into(),
+        files: vec![
+            ("big.tar.xz".into(), big.clone()),
+            ("lost.txt".into(), lost.clone()),
+        ],
+    };
+    assert!(store.import_batch(imported.clone()).await.expect("import"));
+    assert!(
+        !store.import_batch(imported.clone()).await.expect("again"),
+        "idempotent"
+    );
+    let b = store.get_batch(4242).await.expect("read").expect("kept id");
+    assert_eq!(
+        (b.author.as_str(), b.message.as_str(), b.uploaded),
+        ("releng@mozilla.com", "Bug 1 - legacy", t0())
+    );
+    assert_eq!(
+        b.files,
+        vec![
+            ("big.tar.xz".into(), big.clone()),
+            ("lost.txt".into(), lost.clone())
+        ]
+    );
+    assert_eq!(
+        store.get_file(&lost.digest).await.expect("read"),
+        Some(lost)
+    );
+    // A new batch gets a new id, not an imported one.
+    let created = store
+        .create_batch(batch(
+            "after import",
+            vec![file("n", "new after import", Visibility::Public)],
+        ))
+        .await
+        .expect("batch");
+    assert!(created.batch.id > 4242, "{}", created.batch.id);
+    assert_eq!(
+        store
+            .search_batches("legacy", 10)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+}
