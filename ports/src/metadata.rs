@@ -129,7 +129,9 @@ pub trait MetadataStore: Send + Sync {
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError>;
 
     /// Files with a filename containing `q` literally or a digest starting
-    /// with `q`, each once, at most `limit`, ordered by digest.
+    /// with `q`, each once, at most `limit`, ordered by digest. When more
+    /// match, which ones are returned is unspecified (a broad term must not
+    /// cost a scan of every match).
     async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError>;
 
     /// Applies `ops` in order in one transaction; `None` if the file is unknown.

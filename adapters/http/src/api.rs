@@ -279,7 +279,8 @@ impl Api {
     /// Search files.
     ///
     /// Files uploaded under a filename containing `q` (literally), or whose
-    /// digest starts with `q`; each file once, at most 1000, by digest.
+    /// digest starts with `q`; each file once, at most 1000 (of the matches
+    /// when more match), by digest.
     #[oai(
         operation_id = "search_files",
         path = "/file",

@@ -176,42 +176,59 @@ async fn batch_by_id<C: GenericClient>(
     c: &C,
     id: i64,
 ) -> Result<Option<BatchRecord>, MetadataError> {
-    let Some(head) = c
-        .query_opt(
-            "SELECT uploaded, author, message FROM batches WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .map_err(db_error)?
-    else {
-        return Ok(None);
-    };
-    let rows = c
+    Ok(batches_by_ids(c, &[id]).await?.pop())
+}
+
+/// Loads batches with their files in two statements, in the order of `ids`
+/// (unknown ids are left out): searches return up to a thousand batches,
+/// which must not cost a thousand round trips.
+async fn batches_by_ids<C: GenericClient>(
+    c: &C,
+    ids: &[i64],
+) -> Result<Vec<BatchRecord>, MetadataError> {
+    let heads = c
         .query(
-            &format!(
-                "SELECT bf.filename, {FILE_COLUMNS} FROM batch_files bf \
-                 JOIN files f ON f.id = bf.file_id WHERE bf.batch_id = $1 ORDER BY bf.filename"
-            ),
-            &[&id],
+            "SELECT id, uploaded, author, message FROM batches WHERE id = ANY($1)",
+            &[&ids],
         )
         .await
         .map_err(db_error)?;
-    let files = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<_, String>(0).map_err(internal)?,
-                file_from_row(r, 1)?.1,
-            ))
-        })
-        .collect::<Result<Vec<_>, MetadataError>>()?;
-    Ok(Some(BatchRecord {
-        id,
-        uploaded: head.try_get(0).map_err(internal)?,
-        author: head.try_get(1).map_err(internal)?,
-        message: head.try_get(2).map_err(internal)?,
-        files,
-    }))
+    let rows = c
+        .query(
+            &format!(
+                "SELECT bf.batch_id, bf.filename, {FILE_COLUMNS} FROM batch_files bf \
+                 JOIN files f ON f.id = bf.file_id WHERE bf.batch_id = ANY($1) \
+                 ORDER BY bf.batch_id, bf.filename"
+            ),
+            &[&ids],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut files: std::collections::HashMap<i64, Vec<(String, FileRecord)>> =
+        std::collections::HashMap::new();
+    for r in &rows {
+        let batch_id: i64 = r.try_get(0).map_err(internal)?;
+        let name: String = r.try_get(1).map_err(internal)?;
+        files
+            .entry(batch_id)
+            .or_default()
+            .push((name, file_from_row(r, 2)?.1));
+    }
+    let mut by_id: std::collections::HashMap<i64, BatchRecord> = std::collections::HashMap::new();
+    for head in heads {
+        let id: i64 = head.try_get(0).map_err(internal)?;
+        by_id.insert(
+            id,
+            BatchRecord {
+                id,
+                uploaded: head.try_get(1).map_err(internal)?,
+                author: head.try_get(2).map_err(internal)?,
+                message: head.try_get(3).map_err(internal)?,
+                files: files.remove(&id).unwrap_or_default(),
+            },
+        );
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 impl PgStore {
@@ -422,13 +439,8 @@ impl MetadataStore for PgStore {
             )
             .await
             .map_err(db_error)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            if let Some(b) = batch_by_id(&conn, r.get(0)).await? {
-                out.push(b);
-            }
-        }
-        Ok(out)
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        batches_by_ids(&conn, &ids).await
     }
 
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError> {
@@ -442,9 +454,11 @@ impl MetadataStore for PgStore {
         let rows = conn
             .query(
                 &format!(
+                    // Each side stops at `limit` matches, so a broad term
+                    // does not collect (and sort) every match.
                     "SELECT {FILE_COLUMNS} FROM files f WHERE f.id IN ( \
-                       SELECT id FROM files WHERE digest LIKE $1 \
-                       UNION SELECT file_id FROM batch_files WHERE filename LIKE $2) \
+                       (SELECT id FROM files WHERE digest LIKE $1 LIMIT $3) \
+                       UNION (SELECT file_id FROM batch_files WHERE filename LIKE $2 LIMIT $3)) \
                      ORDER BY f.digest LIMIT $3"
                 ),
                 &[
@@ -866,5 +880,56 @@ mod tls_tests {
             .expect("query")
             .get(0);
         assert!(!ssl, "without sslmode=require the session is plain");
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use std::time::Duration;
+
+    use tooltool_ports::MetadataStore;
+
+    /// Four processes starting at once on a new database: the advisory lock
+    /// serializes their migrations, so all of them start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_start_ups_all_migrate() {
+        let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
+        let schema = {
+            use std::hash::{BuildHasher, RandomState};
+            format!(
+                "m{:016x}",
+                RandomState::new().hash_one(std::time::Instant::now())
+            )
+        };
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .expect("schema");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}options=-c%20search_path%3D{schema},public");
+        let starts = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                crate::PgStore::connect(&url, &crate::PgOptions::default(), Duration::from_secs(5))
+                    .await
+            })
+        });
+        for start in starts {
+            let store = start.await.expect("join").expect("every process starts");
+            store.ping().await.expect("ping");
+        }
+        let applied: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {schema}.refinery_schema_history"),
+                &[],
+            )
+            .await
+            .expect("history")
+            .get(0);
+        assert_eq!(applied, 1, "the migration ran once");
     }
 }
