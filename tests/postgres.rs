@@ -54,6 +54,11 @@ async fn the_client_sequence_works_on_postgres() {
     assert_eq!(resp.status(), 200);
     let hb: serde_json::Value = app.get("__heartbeat__").await.json().await.expect("json");
     assert_eq!(hb["checks"]["database"], "ok");
+    let metrics = app.get("metrics").await.text().await.expect("text");
+    assert!(
+        metrics.contains("tooltool_db_connections_in_use"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -715,6 +715,9 @@ impl ToolTool for Service {
             // A scrape still answers the counters; the gauges keep their last values.
             Err(e) => tracing::warn!(error = %e, "cannot count the backlog for metrics"),
         }
+        if let Some(n) = self.store.connections_in_use() {
+            self.metrics.db_connections_in_use(n);
+        }
         self.metrics.render()
     }
 

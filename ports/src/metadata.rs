@@ -213,6 +213,12 @@ pub trait MetadataStore: Send + Sync {
     /// changes, when a batch with this id exists.
     async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError>;
 
+    /// Database connections checked out of the pool right now, for metrics;
+    /// `None` for stores without a pool.
+    fn connections_in_use(&self) -> Option<u64> {
+        None
+    }
+
     /// Cheap liveness check for health endpoints.
     async fn ping(&self) -> Result<(), MetadataError>;
 }

@@ -15,6 +15,8 @@ pub trait Metrics: Send + Sync {
     fn job_run(&self, job: &'static str, seconds: f64, ok: bool);
     /// Work waiting: pending uploads, and files lacking a configured region.
     fn backlog(&self, pending_uploads: u64, files_missing_a_region: u64);
+    /// Database connections in use (stores with a pool).
+    fn db_connections_in_use(&self, connections: u64);
     /// The text exposition format.
     fn render(&self) -> String;
 }
@@ -29,6 +31,7 @@ impl Metrics for NoMetrics {
     fn verification(&self, _: &'static str, _: u64) {}
     fn job_run(&self, _: &'static str, _: f64, _: bool) {}
     fn backlog(&self, _: u64, _: u64) {}
+    fn db_connections_in_use(&self, _: u64) {}
     fn render(&self) -> String {
         String::new()
     }

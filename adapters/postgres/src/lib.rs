@@ -319,12 +319,6 @@ impl PgStore {
             .map_err(db_error);
         result.and(unlock.map(|_| ()))
     }
-
-    /// Connections in use, for metrics.
-    pub fn connections_in_use(&self) -> usize {
-        let s = self.pool.status();
-        s.size.saturating_sub(s.available)
-    }
 }
 
 #[async_trait]
@@ -797,6 +791,11 @@ impl MetadataStore for PgStore {
         .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
+    }
+
+    fn connections_in_use(&self) -> Option<u64> {
+        let s = self.pool.status();
+        Some(s.size.saturating_sub(s.available) as u64)
     }
 
     async fn ping(&self) -> Result<(), MetadataError> {

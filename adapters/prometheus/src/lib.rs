@@ -52,6 +52,7 @@ pub struct Prometheus {
     jobs: Family<JobLabels, Histogram, fn() -> Histogram>,
     pending: Gauge,
     missing: Gauge,
+    db_in_use: Gauge,
 }
 
 impl std::fmt::Debug for Prometheus {
@@ -120,7 +121,14 @@ impl Prometheus {
             "Files with a copy but not in every configured region (replication backlog)",
             missing.clone(),
         );
+        let db_in_use = Gauge::default();
+        registry.register(
+            "db_connections_in_use",
+            "Database connections checked out of the pool",
+            db_in_use.clone(),
+        );
         Self {
+            db_in_use,
             registry,
             requests,
             latency,
@@ -176,6 +184,10 @@ impl Metrics for Prometheus {
         self.missing.set(gauge_value(files_missing_a_region));
     }
 
+    fn db_connections_in_use(&self, connections: u64) {
+        self.db_in_use.set(gauge_value(connections));
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -199,6 +211,7 @@ mod tests {
         m.verification("digest_mismatch", 10);
         m.job_run("verify", 0.5, true);
         m.backlog(4, 2);
+        m.db_connections_in_use(3);
         let text = m.render();
         for line in [
             r#"tooltool_http_requests_total{route="download",status="302"} 2"#,
@@ -211,6 +224,7 @@ mod tests {
             r#"tooltool_job_duration_seconds_count{job="verify",result="ok"} 1"#,
             "tooltool_pending_uploads 4",
             "tooltool_files_missing_a_region 2",
+            "tooltool_db_connections_in_use 3",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
