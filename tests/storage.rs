@@ -325,3 +325,74 @@ async fn the_verification_job_promotes_staging_objects_left_behind() {
     );
     assert_eq!(app.get(&format!("sha512/{d}")).await.status(), 302);
 }
+
+#[tokio::test]
+async fn searches_paginate() {
+    let app = spawn_app().await;
+    let token = app.token("pager", &["upload/*"]);
+    for i in 0..5 {
+        app.upload(
+            &token,
+            &format!("page-{i}.bin"),
+            format!("page {i}").as_bytes(),
+            "public",
+        )
+        .await;
+    }
+    let first = get_json(&app, "upload?q=page&limit=2").await;
+    let ids: Vec<i64> = first["result"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|b| b["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > ids[1], "newest first");
+    let next = get_json(&app, &format!("upload?q=page&limit=2&before={}", ids[1])).await;
+    let next_ids: Vec<i64> = next["result"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|b| b["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(next_ids.len(), 2);
+    assert!(next_ids[0] < ids[1]);
+
+    let mut digests = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = if after.is_empty() {
+            "file?q=page-&limit=2".to_owned()
+        } else {
+            format!("file?q=page-&limit=2&after={after}")
+        };
+        let page = get_json(&app, &path).await;
+        let page: Vec<String> = page["result"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|f| f["digest"].as_str().expect("digest").to_owned())
+            .collect();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().expect("last").clone();
+        digests.extend(page);
+    }
+    let mut expected: Vec<String> = (0..5)
+        .map(|i| sha512_hex(format!("page {i}").as_bytes()))
+        .collect();
+    expected.sort();
+    assert_eq!(digests, expected);
+
+    for bad in [
+        "upload?q=&limit=0",
+        "upload?q=&limit=1001",
+        "upload?q=&limit=x",
+        "upload?q=&before=x",
+        "file?q=&after=xyz",
+    ] {
+        let resp = app.get(bad).await;
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
+}

@@ -42,8 +42,10 @@ pub struct Settings {
     pub upload_grace: Duration,
     /// The `X-Retry-After` of a 409.
     pub retry_after_secs: u64,
-    /// The most results a search returns.
+    /// The most results a search page may hold.
     pub search_limit: usize,
+    /// The results of a search page when the client names no limit.
+    pub search_page: usize,
 }
 
 impl Settings {
@@ -61,6 +63,7 @@ impl Settings {
             upload_grace: Duration::from_secs(600),
             retry_after_secs: 1,
             search_limit: 1000,
+            search_page: 100,
         }
     }
 }
@@ -209,6 +212,18 @@ impl Service {
 
     fn region(&self, name: &RegionName) -> Option<&Arc<dyn BlobStore>> {
         self.regions.iter().find(|r| r.region() == name)
+    }
+
+    /// The size of a search page: `limit` when within bounds, else the default.
+    fn page_size(&self, limit: Option<usize>) -> Result<usize, ApiError> {
+        match limit {
+            None => Ok(self.settings.search_page),
+            Some(n) if (1..=self.settings.search_limit).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::new(
+                ErrorKind::BadRequest,
+                format!("limit must be between 1 and {}", self.settings.search_limit),
+            )),
+        }
     }
 
     /// The storage of a slot's region; a slot in a region this process is
@@ -637,9 +652,14 @@ impl ToolTool for Service {
         }
     }
 
-    async fn search_batches(&self, q: &str) -> Result<Vec<BatchRecord>, ApiError> {
+    async fn search_batches(
+        &self,
+        q: &str,
+        before: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<BatchRecord>, ApiError> {
         self.store
-            .search_batches(q, self.settings.search_limit)
+            .search_batches(q, before, self.page_size(limit)?)
             .await
             .map_err(store_error)
     }
@@ -654,9 +674,14 @@ impl ToolTool for Service {
             })
     }
 
-    async fn search_files(&self, q: &str) -> Result<Vec<FileRecord>, ApiError> {
+    async fn search_files(
+        &self,
+        q: &str,
+        after: Option<Digest>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FileRecord>, ApiError> {
         self.store
-            .search_files(q, self.settings.search_limit)
+            .search_files(q, after, self.page_size(limit)?)
             .await
             .map_err(store_error)
     }

@@ -93,11 +93,25 @@ pub trait ToolTool: Send + Sync {
 
     async fn upload_complete(&self, digest: &Digest) -> Result<UploadProgress, ApiError>;
 
-    async fn search_batches(&self, q: &str) -> Result<Vec<BatchRecord>, ApiError>;
+    /// A page of batches matching `q`, newest first, below id `before`;
+    /// `limit` defaults to 100 and may not exceed 1000.
+    async fn search_batches(
+        &self,
+        q: &str,
+        before: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<BatchRecord>, ApiError>;
 
     async fn get_batch(&self, id: i64) -> Result<BatchRecord, ApiError>;
 
-    async fn search_files(&self, q: &str) -> Result<Vec<FileRecord>, ApiError>;
+    /// A page of files matching `q`, by digest, after `after`; `limit`
+    /// defaults to 100 and may not exceed 1000.
+    async fn search_files(
+        &self,
+        q: &str,
+        after: Option<Digest>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FileRecord>, ApiError>;
 
     async fn get_file(&self, digest: &Digest) -> Result<FileRecord, ApiError>;
 

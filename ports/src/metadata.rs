@@ -119,20 +119,27 @@ pub trait MetadataStore: Send + Sync {
     async fn get_batch(&self, id: i64) -> Result<Option<BatchRecord>, MetadataError>;
 
     /// Batches whose author or message contains `q` literally (no
-    /// wildcards), newest first, at most `limit`. Empty `q` matches all.
+    /// wildcards), newest first, only those with an id below `before` when
+    /// given (the cursor of the next page), at most `limit`. Empty `q`
+    /// matches all.
     async fn search_batches(
         &self,
         q: &str,
+        before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<BatchRecord>, MetadataError>;
 
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError>;
 
     /// Files with a filename containing `q` literally or a digest starting
-    /// with `q`, each once, at most `limit`, ordered by digest. When more
-    /// match, which ones are returned is unspecified (a broad term must not
-    /// cost a scan of every match).
-    async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError>;
+    /// with `q`, each once, ordered by digest, only those after `after`
+    /// when given (the cursor of the next page), the first `limit`.
+    async fn search_files(
+        &self,
+        q: &str,
+        after: Option<Digest>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, MetadataError>;
 
     /// Applies `ops` in order in one transaction; `None` if the file is unknown.
     /// `DeleteInstances` removes every instance record (the caller deletes

@@ -109,6 +109,16 @@ fn query(q: Option<String>) -> Result<String> {
     })
 }
 
+/// A page size as given; its bounds are the use case's to check.
+fn page_limit(limit: Option<String>) -> Result<Option<usize>> {
+    limit
+        .map(|l| {
+            l.parse::<usize>()
+                .map_err(|_| ErrorResponse::bad_request("limit must be a positive integer"))
+        })
+        .transpose()
+}
+
 #[derive(Debug, ApiResponse)]
 pub enum DownloadResponse {
     /// Redirect to a short-lived signed URL of a verified copy; follow it without credentials.
@@ -218,16 +228,35 @@ impl Api {
     /// Search upload batches.
     ///
     /// Batches whose author or message contains `q` (literally; `%` and `_`
-    /// are not wildcards), newest first, at most 1000. `q=` lists the newest 1000.
+    /// are not wildcards), newest first, `limit` per page (default 100, at
+    /// most 1000); `q=` lists every batch. For the next page pass
+    /// `before=<id of the last batch>`.
     #[oai(
         operation_id = "search_batches",
         path = "/upload",
         method = "get",
         tag = "Tag::Upload"
     )]
-    async fn search_batches(&self, q: Query<Option<String>>) -> Result<ApiJson<BatchList>> {
+    async fn search_batches(
+        &self,
+        q: Query<Option<String>>,
+        /// Only batches with a smaller id (the last id of the previous page).
+        before: Query<Option<String>>,
+        /// Results per page, 1 to 1000 (default 100).
+        limit: Query<Option<String>>,
+    ) -> Result<ApiJson<BatchList>> {
         let q = query(q.0)?;
-        let batches = self.service()?.search_batches(&q).await?;
+        let before = before
+            .0
+            .map(|b| {
+                b.parse::<i64>()
+                    .map_err(|_| ErrorResponse::bad_request("before must be a batch id"))
+            })
+            .transpose()?;
+        let batches = self
+            .service()?
+            .search_batches(&q, before, page_limit(limit.0)?)
+            .await?;
         Ok(ApiJson(BatchList {
             result: batches.iter().map(Batch::from).collect(),
         }))
@@ -279,17 +308,29 @@ impl Api {
     /// Search files.
     ///
     /// Files uploaded under a filename containing `q` (literally), or whose
-    /// digest starts with `q`; each file once, at most 1000 (of the matches
-    /// when more match), by digest.
+    /// digest starts with `q`; each file once, by digest, `limit` per page
+    /// (default 100, at most 1000). For the next page pass
+    /// `after=<digest of the last file>`.
     #[oai(
         operation_id = "search_files",
         path = "/file",
         method = "get",
         tag = "Tag::File"
     )]
-    async fn search_files(&self, q: Query<Option<String>>) -> Result<ApiJson<FileList>> {
+    async fn search_files(
+        &self,
+        q: Query<Option<String>>,
+        /// Only files with a greater digest (the last digest of the previous page).
+        after: Query<Option<String>>,
+        /// Results per page, 1 to 1000 (default 100).
+        limit: Query<Option<String>>,
+    ) -> Result<ApiJson<FileList>> {
         let q = query(q.0)?;
-        let files = self.service()?.search_files(&q).await?;
+        let after = after.0.map(|a| digest(&a)).transpose()?;
+        let files = self
+            .service()?
+            .search_files(&q, after, page_limit(limit.0)?)
+            .await?;
         Ok(ApiJson(FileList {
             result: files.iter().map(Into::into).collect(),
         }))

@@ -422,14 +422,20 @@ impl MetadataStore for PgStore {
     async fn search_batches(
         &self,
         q: &str,
+        before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<BatchRecord>, MetadataError> {
         let conn = self.pool.get().await.map_err(pool_error)?;
         let pattern = format!("%{}%", like_literal(q));
         let rows = conn
             .query(
-                "SELECT id FROM batches WHERE author LIKE $1 OR message LIKE $1 ORDER BY id DESC LIMIT $2",
-                &[&pattern, &to_i64(limit as u64)?],
+                "SELECT id FROM batches WHERE (author LIKE $1 OR message LIKE $1) AND id < $3 \
+                 ORDER BY id DESC LIMIT $2",
+                &[
+                    &pattern,
+                    &to_i64(limit as u64)?,
+                    &before.unwrap_or(i64::MAX),
+                ],
             )
             .await
             .map_err(db_error)?;
@@ -442,23 +448,31 @@ impl MetadataStore for PgStore {
         Ok(file_by_digest(&conn, digest).await?.map(|(_, f)| f))
     }
 
-    async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError> {
+    async fn search_files(
+        &self,
+        q: &str,
+        after: Option<Digest>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, MetadataError> {
         let conn = self.pool.get().await.map_err(pool_error)?;
         let literal = like_literal(q);
         let rows = conn
             .query(
                 &format!(
-                    // Each side stops at `limit` matches, so a broad term
-                    // does not collect (and sort) every match.
+                    // Each side yields its first `limit` matches by digest,
+                    // so a broad term walks the digest index and stops early.
                     "SELECT {FILE_COLUMNS} FROM files f WHERE f.id IN ( \
-                       (SELECT id FROM files WHERE digest LIKE $1 LIMIT $3) \
-                       UNION (SELECT file_id FROM batch_files WHERE filename LIKE $2 LIMIT $3)) \
+                       (SELECT id FROM files WHERE digest LIKE $1 AND digest > $4 ORDER BY digest LIMIT $3) \
+                       UNION (SELECT g.id FROM files g WHERE g.digest > $4 AND EXISTS \
+                                (SELECT 1 FROM batch_files bf WHERE bf.file_id = g.id AND bf.filename LIKE $2) \
+                              ORDER BY g.digest LIMIT $3)) \
                      ORDER BY f.digest LIMIT $3"
                 ),
                 &[
                     &format!("{literal}%"),
                     &format!("%{literal}%"),
                     &to_i64(limit as u64)?,
+                    &after.map(|d| d.to_string()).unwrap_or_default(),
                 ],
             )
             .await

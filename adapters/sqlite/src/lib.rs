@@ -460,17 +460,21 @@ impl MetadataStore for SqliteStore {
     async fn search_batches(
         &self,
         q: &str,
+        before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<BatchRecord>, MetadataError> {
         let q = q.to_owned();
         self.read(move |tx| {
             let ids = tx
                 .prepare_cached(
-                    "SELECT id FROM batches WHERE instr(author, ?1) > 0 OR instr(message, ?1) > 0 \
-                     ORDER BY id DESC LIMIT ?2",
+                    "SELECT id FROM batches WHERE (instr(author, ?1) > 0 OR instr(message, ?1) > 0) \
+                     AND id < ?3 ORDER BY id DESC LIMIT ?2",
                 )
                 .map_err(internal)?
-                .query_map(params![q, to_i64(limit as u64)?], |r| r.get::<_, i64>(0))
+                .query_map(
+                    params![q, to_i64(limit as u64)?, before.unwrap_or(i64::MAX)],
+                    |r| r.get::<_, i64>(0),
+                )
                 .map_err(internal)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(internal)?;
@@ -487,16 +491,23 @@ impl MetadataStore for SqliteStore {
             .await
     }
 
-    async fn search_files(&self, q: &str, limit: usize) -> Result<Vec<FileRecord>, MetadataError> {
+    async fn search_files(
+        &self,
+        q: &str,
+        after: Option<Digest>,
+        limit: usize,
+    ) -> Result<Vec<FileRecord>, MetadataError> {
         let q = q.to_owned();
+        let after = after.map(|d| d.to_string()).unwrap_or_default();
         self.read(move |tx| {
             // `substr(...) = ?1` keeps `%`/`_` literal; the filename side uses instr.
             let sql = format!(
-                "SELECT {FILE_COLUMNS} FROM files f WHERE substr(f.digest, 1, length(?1)) = ?1 \
-                 OR EXISTS (SELECT 1 FROM batch_files bf WHERE bf.file_id = f.id AND instr(bf.filename, ?1) > 0) \
+                "SELECT {FILE_COLUMNS} FROM files f WHERE f.digest > ?3 \
+                 AND (substr(f.digest, 1, length(?1)) = ?1 \
+                 OR EXISTS (SELECT 1 FROM batch_files bf WHERE bf.file_id = f.id AND instr(bf.filename, ?1) > 0)) \
                  ORDER BY f.digest LIMIT ?2"
             );
-            Ok(file_rows(tx, &sql, params![q, to_i64(limit as u64)?])?
+            Ok(file_rows(tx, &sql, params![q, to_i64(limit as u64)?, after])?
                 .into_iter()
                 .map(|(_, f)| f)
                 .collect())

@@ -135,7 +135,11 @@ pub async fn present_file_gets_no_slot(store: Store) {
 
 pub async fn rejected_batch_stores_nothing(store: Store) {
     upload_and_complete(&store, "x", "public content", Visibility::Public).await;
-    let before = store.search_batches("", 100).await.expect("search").len();
+    let before = store
+        .search_batches("", None, 100)
+        .await
+        .expect("search")
+        .len();
     let cases = [
         (
             vec![
@@ -168,7 +172,11 @@ pub async fn rejected_batch_stores_nothing(store: Store) {
         Err(MetadataError::Rejected(BatchError::TooLarge { .. }))
     ));
     assert_eq!(
-        store.search_batches("", 100).await.expect("search").len(),
+        store
+            .search_batches("", None, 100)
+            .await
+            .expect("search")
+            .len(),
         before
     );
     assert_eq!(
@@ -205,7 +213,10 @@ pub async fn concurrent_batches_with_one_new_digest(store: Store) {
         let created = t.await.expect("join").expect("every racer succeeds");
         assert_eq!(created.uploads.len(), 1, "each racer gets its own slot");
     }
-    let files = store.search_files("same.bin", 100).await.expect("search");
+    let files = store
+        .search_files("same.bin", None, 100)
+        .await
+        .expect("search");
     assert_eq!(files.len(), 1, "one file record");
     let state = store
         .upload_state(&digest_of(b"same bytes"))
@@ -246,25 +257,33 @@ pub async fn search_is_literal_and_capped(store: Store) {
     let messages =
         |v: Vec<crate::BatchRecord>| v.into_iter().map(|b| b.message).collect::<Vec<_>>();
     assert_eq!(
-        messages(store.search_batches("%", 10).await.expect("search")),
+        messages(store.search_batches("%", None, 10).await.expect("search")),
         ["done 100%"]
     );
     assert_eq!(
-        messages(store.search_batches("_", 10).await.expect("search")),
+        messages(store.search_batches("_", None, 10).await.expect("search")),
         ["under_score"]
     );
     assert_eq!(
-        messages(store.search_batches("", 10).await.expect("search")),
+        messages(store.search_batches("", None, 10).await.expect("search")),
         ["plain", "under_score", "done 100%"],
         "newest first"
     );
     assert_eq!(
-        store.search_batches("", 2).await.expect("search").len(),
+        store
+            .search_batches("", None, 2)
+            .await
+            .expect("search")
+            .len(),
         2,
         "capped"
     );
     assert_eq!(
-        store.search_batches("ali", 10).await.expect("search").len(),
+        store
+            .search_batches("ali", None, 10)
+            .await
+            .expect("search")
+            .len(),
         3,
         "author matches"
     );
@@ -273,7 +292,7 @@ pub async fn search_is_literal_and_capped(store: Store) {
         let q = q.to_owned();
         async move {
             store
-                .search_files(&q, 10)
+                .search_files(&q, None, 10)
                 .await
                 .expect("search")
                 .into_iter()
@@ -296,7 +315,7 @@ pub async fn search_is_literal_and_capped(store: Store) {
     );
     assert!(
         store
-            .search_files("", 10)
+            .search_files("", None, 10)
             .await
             .expect("search")
             .iter()
@@ -530,7 +549,7 @@ pub async fn patch_applies_operations_in_order(store: Store) {
     // History stays.
     assert_eq!(
         store
-            .search_batches("upload m", 10)
+            .search_batches("upload m", None, 10)
             .await
             .expect("search")
             .len(),
@@ -619,10 +638,73 @@ pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
     assert!(created.batch.id > 4242, "{}", created.batch.id);
     assert_eq!(
         store
-            .search_batches("legacy", 10)
+            .search_batches("legacy", None, 10)
             .await
             .expect("search")
             .len(),
         1
     );
+}
+
+pub async fn searches_page_with_cursors(store: Store) {
+    for i in 0..5 {
+        store
+            .create_batch(batch(
+                &format!("paged {i}"),
+                vec![file(
+                    &format!("paged-{i}.bin"),
+                    &format!("paged content {i}"),
+                    Visibility::Public,
+                )],
+            ))
+            .await
+            .expect("batch");
+    }
+    let first = store
+        .search_batches("paged", None, 2)
+        .await
+        .expect("page 1");
+    assert_eq!(
+        first.iter().map(|b| b.message.as_str()).collect::<Vec<_>>(),
+        ["paged 4", "paged 3"]
+    );
+    let second = store
+        .search_batches("paged", Some(first[1].id), 2)
+        .await
+        .expect("page 2");
+    assert_eq!(
+        second
+            .iter()
+            .map(|b| b.message.as_str())
+            .collect::<Vec<_>>(),
+        ["paged 2", "paged 1"]
+    );
+    let last = store
+        .search_batches("paged", Some(second[1].id), 2)
+        .await
+        .expect("page 3");
+    assert_eq!(
+        last.iter().map(|b| b.message.as_str()).collect::<Vec<_>>(),
+        ["paged 0"]
+    );
+
+    let mut all: Vec<_> = (0..5)
+        .map(|i| digest_of(format!("paged content {i}").as_bytes()))
+        .collect();
+    all.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .search_files("paged-", after.clone(), 2)
+            .await
+            .expect("files page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|f| f.digest.clone());
+        seen.extend(page.into_iter().map(|f| f.digest));
+    }
+    assert_eq!(seen, all, "every match once, in digest order");
 }

@@ -24,6 +24,7 @@ macro_rules! metadata_store_contract {
             patch_applies_operations_in_order,
             backlog_counts_pending_uploads_and_missing_regions,
             legacy_batches_import_once_with_their_ids,
+            searches_page_with_cursors,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
