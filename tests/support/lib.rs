@@ -329,24 +329,5 @@ impl TestApp {
 /// empty. Fails loudly without a database: such tests must not pass
 /// silently.
 pub async fn fresh_database_url() -> String {
-    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect(
-        "TOOLTOOL_TEST_DATABASE_URL must name a throwaway PostgreSQL database (scripts/test creates one)",
-    );
-    let schema = {
-        use std::hash::{BuildHasher, RandomState};
-        format!(
-            "t{:016x}",
-            RandomState::new().hash_one(std::time::Instant::now())
-        )
-    };
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("the test database answers");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("create schema");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-c%20search_path%3D{schema},public")
+    tooltool_postgres::testing::fresh_schema().await.0
 }

@@ -819,14 +819,14 @@ impl MetadataStore for PgStore {
     }
 }
 
-#[cfg(test)]
-mod contract {
-    use std::time::Duration;
-
-    /// A store on a fresh schema of the throwaway test database, so every
-    /// test starts empty. Without a database the tests fail: they must not
-    /// pass silently in CI.
-    pub(crate) async fn store() -> crate::PgStore {
+/// Test support (feature `testing`): fresh, empty schemas on the throwaway
+/// test database.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
+    /// Creates a schema on `TOOLTOOL_TEST_DATABASE_URL` and answers a URL
+    /// whose sessions use it (and `public`, for pg_trgm), with its name.
+    /// Without a database it panics: such tests must not pass silently.
+    pub async fn fresh_schema() -> (String, String) {
         let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect(
             "TOOLTOOL_TEST_DATABASE_URL must name a throwaway PostgreSQL database (scripts/test creates one)",
         );
@@ -846,7 +846,20 @@ mod contract {
             .await
             .expect("create schema");
         let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}options=-c%20search_path%3D{schema},public");
+        (
+            format!("{url}{separator}options=-c%20search_path%3D{schema},public"),
+            schema,
+        )
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use std::time::Duration;
+
+    /// A store on a fresh schema, so every test starts empty.
+    pub(crate) async fn store() -> crate::PgStore {
+        let (url, _) = crate::testing::fresh_schema().await;
         crate::PgStore::connect(&url, &crate::PgOptions::default(), Duration::from_secs(5))
             .await
             .expect("store")
@@ -906,24 +919,12 @@ mod migration_tests {
     /// serializes their migrations, so all of them start.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_start_ups_all_migrate() {
-        let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
-        let schema = {
-            use std::hash::{BuildHasher, RandomState};
-            format!(
-                "m{:016x}",
-                RandomState::new().hash_one(std::time::Instant::now())
-            )
-        };
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (url, schema) = crate::testing::fresh_schema().await;
+        let admin = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
             .await
             .expect("connect");
         tokio::spawn(connection);
-        client
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .await
-            .expect("schema");
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let url = format!("{url}{separator}options=-c%20search_path%3D{schema},public");
         let starts = (0..4).map(|_| {
             let url = url.clone();
             tokio::spawn(async move {
