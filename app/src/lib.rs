@@ -300,6 +300,7 @@ pub async fn serve<A: Acceptor + 'static>(
         shutdown.await;
         stop_main.cancel();
     });
+    let stop_rest = stop.clone();
     let result = poem::Server::new_with_acceptor(acceptor)
         // Idle keep-alive connections are closed after this long (poem 3.1
         // exposes no separate timeout for reading request headers).
@@ -310,6 +311,8 @@ pub async fn serve<A: Acceptor + 'static>(
             Some(std::time::Duration::from_secs(30)),
         )
         .await;
+    // Also when the main server stopped on its own (an accept error).
+    stop_rest.cancel();
     jobs.stop().await;
     if let Some(server) = metrics_server {
         let _ = server.await;
