@@ -87,6 +87,19 @@ pub struct Config {
     /// How long start-up keeps retrying an unreachable database before giving up.
     #[arg(long, env = "DATABASE_STARTUP_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub database_startup_wait: Duration,
+    /// S3 storage, `region:bucket;region:bucket` (e.g. `us-east-1:tooltool-a;us-west-2:tooltool-b`);
+    /// the first receives uploads unless a client asks for another. Instead of LOCAL_REGIONS.
+    #[arg(long, env = "S3_REGIONS")]
+    pub s3_regions: Option<String>,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, s3s-fs), addressed path-style.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Access key for S3 (else AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "S3_REGIONS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret key for S3 (else AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "S3_REGIONS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
     /// Seconds an upload URL stays valid.
     #[arg(long, env = "UPLOAD_EXPIRES_IN", default_value_t = 60)]
     pub upload_expires_in: u64,
@@ -218,6 +231,20 @@ pub enum JwtKey {
     GeneratedSecret,
 }
 
+/// Where bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Region name → directory.
+    Local(Vec<(RegionName, PathBuf)>),
+    S3 {
+        /// Region name → bucket.
+        regions: Vec<(RegionName, String)>,
+        endpoint: Option<String>,
+        access_key: Secret,
+        secret_key: Secret,
+    },
+}
+
 /// Where metadata lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -249,7 +276,7 @@ pub struct Resolved {
     pub public_url: String,
     pub data_dir: PathBuf,
     pub database: Database,
-    pub regions: Vec<(RegionName, PathBuf)>,
+    pub storage: Storage,
     pub upload_expires: Duration,
     pub download_expires: Duration,
     pub max_file_size: u64,
@@ -285,35 +312,53 @@ fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn parse_regions(text: &str) -> Result<Vec<(RegionName, PathBuf)>, ConfigError> {
-    let mut regions: Vec<(RegionName, PathBuf)> = Vec::new();
+/// Parses `name:value;name:value` with region names, each once.
+fn parse_pairs(
+    variable: &'static str,
+    text: &str,
+    shape: &str,
+) -> Result<Vec<(RegionName, String)>, ConfigError> {
+    let mut pairs: Vec<(RegionName, String)> = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, path) = part
+        let (name, value) = part
             .split_once(':')
-            .ok_or_else(|| err("LOCAL_REGIONS", format!("{part:?} is not `name:/path`")))?;
-        let name =
-            RegionName::parse(name.trim()).map_err(|e| err("LOCAL_REGIONS", e.to_string()))?;
-        if path.trim().is_empty() {
-            return Err(err("LOCAL_REGIONS", format!("region {name} has no path")));
-        }
-        if regions.iter().any(|(n, _)| *n == name) {
+            .ok_or_else(|| err(variable, format!("{part:?} is not `{shape}`")))?;
+        let name = RegionName::parse(name.trim()).map_err(|e| err(variable, e.to_string()))?;
+        if value.trim().is_empty() {
             return Err(err(
-                "LOCAL_REGIONS",
-                format!("region {name} is listed twice"),
+                variable,
+                format!("region {name} has nothing after ':'"),
             ));
         }
-        regions.push((name, PathBuf::from(path.trim())));
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(err(variable, format!("region {name} is listed twice")));
+        }
+        pairs.push((name, value.trim().to_owned()));
     }
-    if regions.is_empty() {
+    if pairs.is_empty() {
         return Err(err(
-            "LOCAL_REGIONS",
-            "no region given; use `name:/path;name:/path`",
+            variable,
+            format!("no region given; use `{shape};{shape}`"),
         ));
     }
-    Ok(regions)
+    Ok(pairs)
 }
 
 impl Config {
+    /// LOCAL_REGIONS, or the one default region under DATA_DIR.
+    fn local_region_list(&self) -> Result<Vec<(RegionName, PathBuf)>, ConfigError> {
+        match &self.local_regions {
+            Some(text) => Ok(parse_pairs("LOCAL_REGIONS", text, "name:/path")?
+                .into_iter()
+                .map(|(name, path)| (name, PathBuf::from(path)))
+                .collect()),
+            None => Ok(vec![(
+                RegionName::parse("local").map_err(|e| err("LOCAL_REGIONS", e.to_string()))?,
+                self.data_dir.join("objects"),
+            )]),
+        }
+    }
+
     /// Resolves the settings; pure, so every rule is unit-tested.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         let listen_text = match (&self.listen, self.port) {
@@ -390,13 +435,72 @@ impl Config {
                 ));
             }
         };
-        let regions = match &self.local_regions {
-            Some(text) => parse_regions(text)?,
-            None => vec![(
-                RegionName::parse("local").map_err(|e| err("LOCAL_REGIONS", e.to_string()))?,
-                self.data_dir.join("objects"),
-            )],
+        let storage = match (&self.s3_regions, &self.local_regions) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "S3_REGIONS",
+                    "set either S3_REGIONS or LOCAL_REGIONS, not both",
+                ));
+            }
+            (Some(text), None) => {
+                let regions = parse_pairs("S3_REGIONS", text, "region:bucket")?
+                    .into_iter()
+                    .map(|(name, bucket)| {
+                        let ok = (3..=63).contains(&bucket.len())
+                            && bucket.bytes().all(|b| {
+                                b.is_ascii_lowercase()
+                                    || b.is_ascii_digit()
+                                    || b == b'-'
+                                    || b == b'.'
+                            });
+                        if ok {
+                            Ok((name, bucket))
+                        } else {
+                            Err(err(
+                                "S3_REGIONS",
+                                format!("{bucket:?} is not a bucket name"),
+                            ))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let key = |own: &Option<String>, aws: &str, variable: &'static str| {
+                    own.clone()
+                        .or_else(|| std::env::var(aws).ok())
+                        .filter(|k| !k.is_empty())
+                        .map(Secret)
+                        .ok_or_else(|| {
+                            err(
+                                variable,
+                                format!("is required with S3_REGIONS (or set {aws})"),
+                            )
+                        })
+                };
+                if let Some(endpoint) = &self.s3_endpoint
+                    && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+                {
+                    return Err(err(
+                        "S3_ENDPOINT",
+                        format!("{endpoint:?} is not an http(s) URL"),
+                    ));
+                }
+                Storage::S3 {
+                    regions,
+                    endpoint: self.s3_endpoint.clone(),
+                    access_key: key(
+                        &self.s3_access_key_id,
+                        "AWS_ACCESS_KEY_ID",
+                        "S3_REGIONS_ACCESS_KEY_ID",
+                    )?,
+                    secret_key: key(
+                        &self.s3_secret_access_key,
+                        "AWS_SECRET_ACCESS_KEY",
+                        "S3_REGIONS_SECRET_ACCESS_KEY",
+                    )?,
+                }
+            }
+            (None, _) => Storage::Local(self.local_region_list()?),
         };
+
         if self.upload_expires_in == 0 {
             return Err(err("UPLOAD_EXPIRES_IN", "must be at least 1 second"));
         }
@@ -494,7 +598,7 @@ impl Config {
             public_url,
             data_dir: self.data_dir.clone(),
             database,
-            regions,
+            storage,
             upload_expires: Duration::from_secs(self.upload_expires_in),
             download_expires: Duration::from_secs(download),
             max_file_size: self.max_file_size,
@@ -581,6 +685,39 @@ mod tests {
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:b",
+                    "--s3-access-key-id",
+                    "a",
+                    "--s3-secret-access-key",
+                    "s",
+                ],
+                "S3_REGIONS",
+            ),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:bucket",
+                    "--local-regions",
+                    "a:/x",
+                ],
+                "S3_REGIONS",
+            ),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:bucket",
+                    "--s3-access-key-id",
+                    "a",
+                    "--s3-secret-access-key",
+                    "s",
+                    "--s3-endpoint",
+                    "minio:9000",
+                ],
+                "S3_ENDPOINT",
+            ),
             (&["--database-url", "mysql://x"], "DATABASE_URL"),
             (
                 &[
@@ -625,9 +762,13 @@ mod tests {
     #[test]
     fn regions_and_defaults() {
         let r = config(&["--data-dir", "/d"]).resolve().expect("valid");
-        assert_eq!(r.regions.len(), 1);
-        assert_eq!(r.regions[0].0.as_str(), "local");
-        assert_eq!(r.regions[0].1, PathBuf::from("/d/objects"));
+        assert_eq!(
+            r.storage,
+            Storage::Local(vec![(
+                RegionName::parse("local").expect("valid"),
+                PathBuf::from("/d/objects")
+            )])
+        );
         assert_eq!(r.jwt, JwtKey::GeneratedSecret);
         assert_eq!(r.hawk, HawkVerifier::None);
         assert!(!r.trust_proxy_headers);
@@ -645,12 +786,32 @@ mod tests {
         let r = config(&["--local-regions", "east:/srv/a; west:/srv/b"])
             .resolve()
             .expect("valid");
-        let names: Vec<_> = r
-            .regions
+        let Storage::Local(regions) = r.storage else {
+            panic!("local storage")
+        };
+        let names: Vec<_> = regions
             .iter()
             .map(|(n, p)| (n.as_str(), p.to_str().unwrap_or_default()))
             .collect();
         assert_eq!(names, [("east", "/srv/a"), ("west", "/srv/b")]);
+        let r = config(&[
+            "--s3-regions",
+            "us-east-1:tooltool-a;us-west-2:tooltool-b",
+            "--s3-access-key-id",
+            "AK",
+            "--s3-secret-access-key",
+            "SK",
+        ])
+        .resolve()
+        .expect("valid");
+        let Storage::S3 {
+            regions, endpoint, ..
+        } = r.storage
+        else {
+            panic!("s3 storage")
+        };
+        assert_eq!(regions[1].1, "tooltool-b");
+        assert_eq!(endpoint, None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tooltool_ports::{Authenticator, BlobStore, Clock, MetadataStore};
 use tooltool_sqlite::SqliteStore;
 use tooltool_taskcluster::{LocalVerifier, TaskclusterVerifier};
 
-use crate::config::{Database, HawkVerifier, JwtKey, Resolved};
+use crate::config::{Database, HawkVerifier, JwtKey, Resolved, Storage};
 use crate::service::{Service, Settings};
 
 /// The host's clock.
@@ -168,15 +168,40 @@ pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, Stri
         Some(s) => s.0.as_bytes().to_vec(),
         None => generated_secret(&config.data_dir, "url-secret")?,
     };
-    let regions = config
-        .regions
-        .iter()
-        .map(|(name, path)| {
-            FsStore::new(name.clone(), path, &config.public_url, &url_secret)
-                .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
-                .map_err(|e| format!("LOCAL_REGIONS: region {name}: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let regions: Vec<Arc<dyn BlobStore>> = match &config.storage {
+        Storage::Local(regions) => regions
+            .iter()
+            .map(|(name, path)| {
+                FsStore::new(name.clone(), path, &config.public_url, &url_secret)
+                    .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
+                    .map_err(|e| format!("LOCAL_REGIONS: region {name}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Storage::S3 {
+            regions,
+            endpoint,
+            access_key,
+            secret_key,
+        } => {
+            let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
+            for (name, bucket) in regions {
+                let client = tooltool_s3::client(
+                    endpoint.as_deref(),
+                    name.as_str(),
+                    &access_key.0,
+                    &secret_key.0,
+                );
+                let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), client);
+                // Start-up says which bucket does not answer.
+                store
+                    .check()
+                    .await
+                    .map_err(|e| format!("S3_REGIONS: bucket {bucket} of region {name}: {e}"))?;
+                stores.push(Arc::new(store));
+            }
+            stores
+        }
+    };
     let store = open_store(&config).await?;
     let mut settings = Settings::new(config.permissions.clone());
     settings.upload_expires = config.upload_expires;

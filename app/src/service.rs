@@ -137,9 +137,12 @@ fn earlier(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
 }
 
-/// A random slot id: 128 bits, URL-safe.
+/// A random slot id: 64 bits, which make slots unique (their URLs are
+/// signed, so the id needs no secrecy). Short, because S3-compatible stores
+/// that keep objects as files (s3s-fs) run into file-name limits with the
+/// 128-digit digest already in the key.
 fn new_slot_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// Hashes a stream on a blocking thread, so that hashing large objects

@@ -19,6 +19,9 @@ use tooltool_ports::{
     BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod,
 };
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// Parts of a multipart upload: S3's minimum is 5 MiB; this bounds the
 /// memory a replication copy holds.
 const PART: usize = 8 * 1024 * 1024;
@@ -450,39 +453,14 @@ impl BlobStore for S3Store {
 mod contract {
     use tooltool_domain::RegionName;
 
-    /// A store on an in-process S3 server (s3s + s3s-fs, which checks SigV4
-    /// signatures) over a fresh directory.
+    /// A store on a fresh in-process S3 server.
     pub(crate) async fn store() -> crate::S3Store {
-        let root = tempfile::tempdir().expect("tempdir").keep();
-        std::fs::create_dir_all(root.join("tooltool-east")).expect("bucket");
-        let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs");
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            "AKIATOOLTOOL",
-            "tooltool-test-secret",
-        ));
-        let service = builder.build();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let http =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-            while let Ok((socket, _)) = listener.accept().await {
-                let conn = http
-                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
-                    .into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-        });
+        let endpoint = crate::testing::start(&["tooltool-east"]).await;
         let client = crate::client(
-            Some(&format!("http://{addr}")),
+            Some(&endpoint),
             "us-east-1",
-            "AKIATOOLTOOL",
-            "tooltool-test-secret",
+            crate::testing::ACCESS_KEY,
+            crate::testing::SECRET_KEY,
         );
         let store = crate::S3Store::new(
             RegionName::parse("east").expect("valid"),
