@@ -119,6 +119,13 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         "METRICS_LISTEN",
         "SENTRY_DSN",
         "SENTRY_ENVIRONMENT",
+        "DATABASE_URL",
+        "DATABASE_POOL_SIZE",
+        "DATABASE_STARTUP_WAIT",
+        "S3_REGIONS",
+        "S3_ENDPOINT",
+        "S3_REGIONS_ACCESS_KEY_ID",
+        "S3_REGIONS_SECRET_ACCESS_KEY",
     ] {
         assert!(
             text.contains(&format!("env: {var}")),
