@@ -17,7 +17,7 @@ use tooltool_domain::{
 use tooltool_ports::{
     ApiError, BatchRecord, BatchRequest, BlobError, BlobStore, ByteRange, ByteStream, Clock,
     CreatedBatchView, ErrorKind, FileRecord, MetadataError, MetadataStore, Metrics, NewBatch,
-    ObjectInfo, OpenedBlob, PendingUpload, SignedMethod, ToolTool, UploadProgress,
+    ObjectInfo, Opened, PendingUpload, SignedMethod, ToolTool, UploadProgress,
 };
 
 /// Tunables of the use cases, resolved from configuration.
@@ -203,14 +203,6 @@ impl Service {
 
     pub fn region_names(&self) -> Vec<RegionName> {
         self.regions.iter().map(|r| r.region().clone()).collect()
-    }
-
-    pub fn store(&self) -> &Arc<dyn MetadataStore> {
-        &self.store
-    }
-
-    pub fn regions(&self) -> &[Arc<dyn BlobStore>] {
-        &self.regions
     }
 
     fn region(&self, name: &RegionName) -> Option<&Arc<dyn BlobStore>> {
@@ -838,7 +830,7 @@ impl ToolTool for Service {
         key: &str,
         query: &str,
         range: ByteRange,
-    ) -> Result<OpenedBlob, ApiError> {
+    ) -> Result<Opened, ApiError> {
         let blobs = self.region_by_text(region)?;
         blobs
             .authorize(SignedMethod::Get, key, query, self.clock.now())

@@ -66,9 +66,6 @@ pub enum UploadProgress {
 /// The verdict of one dependency check, by name (`database`, `storage:<region>`).
 pub type HealthChecks = Vec<(String, Result<(), String>)>;
 
-/// An object served by this server through a self-signed URL.
-pub type OpenedBlob = Opened;
-
 /// The driving port: every use case the HTTP front can invoke. Inputs are
 /// already parsed into domain types; permission checks happen here.
 #[async_trait]
@@ -145,5 +142,5 @@ pub trait ToolTool: Send + Sync {
         key: &str,
         query: &str,
         range: ByteRange,
-    ) -> Result<OpenedBlob, ApiError>;
+    ) -> Result<Opened, ApiError>;
 }

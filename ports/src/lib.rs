@@ -17,8 +17,7 @@ mod metrics;
 pub mod contract;
 
 pub use api::{
-    ApiError, BatchRequest, CreatedBatchView, ErrorKind, HealthChecks, OpenedBlob, ToolTool,
-    UploadProgress,
+    ApiError, BatchRequest, CreatedBatchView, ErrorKind, HealthChecks, ToolTool, UploadProgress,
 };
 pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};

@@ -23,7 +23,7 @@ use poem_openapi::OpenApiService;
 use tooltool_ports::{Authenticator, Metrics, ToolTool};
 
 pub use api::VersionInfo;
-pub use problem::{FORBIDDEN_DOWNLOAD, Problem};
+pub use problem::Problem;
 
 /// What the HTTP front needs besides the use cases.
 pub struct HttpConfig {

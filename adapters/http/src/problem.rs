@@ -59,9 +59,6 @@ impl Problem {
     }
 }
 
-/// The seed's exact text for a download without permission.
-pub const FORBIDDEN_DOWNLOAD: &str = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.";
-
 /// Error responses of the API operations.
 #[derive(Debug, ApiResponse)]
 pub enum ErrorResponse {

@@ -108,6 +108,8 @@ where
     }
 }
 
+/// S3 checks presigned URLs against real time and the SDK signs with the
+/// host clock, so the expiry becomes a duration from the host clock here.
 fn expires_in(expires: DateTime<Utc>) -> Result<PresigningConfig, BlobError> {
     let secs = (expires - Utc::now()).num_seconds().max(1);
     PresigningConfig::expires_in(Duration::from_secs(u64::try_from(secs).unwrap_or(1)))
