@@ -154,6 +154,9 @@ pub struct Config {
     /// How often the in-process job verifies pending uploads (e.g. `60s`; `0` turns it off).
     #[arg(long, env = "VERIFY_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub verify_interval: Duration,
+    /// How many uploads this process verifies at once (each one reads its whole object).
+    #[arg(long, env = "VERIFY_CONCURRENCY", default_value_t = 4)]
+    pub verify_concurrency: usize,
     /// How often the in-process job replicates files between regions (`0` = off).
     #[arg(long, env = "REPLICATE_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub replicate_interval: Duration,
@@ -293,6 +296,7 @@ pub struct Resolved {
     pub permissions: Permissions,
     pub url_signing_secret: Option<Secret>,
     pub verify_interval: Duration,
+    pub verify_concurrency: usize,
     pub replicate_interval: Duration,
     pub sweep_interval: Duration,
 }
@@ -590,6 +594,9 @@ impl Config {
         if self.scope_prefix.trim().is_empty() {
             return Err(err("SCOPE_PREFIX", "must not be empty"));
         }
+        if self.verify_concurrency == 0 {
+            return Err(err("VERIFY_CONCURRENCY", "must be at least 1"));
+        }
         if self.max_request_body < 1024 {
             return Err(err("MAX_REQUEST_BODY", "must be at least 1024 bytes"));
         }
@@ -616,6 +623,7 @@ impl Config {
             ),
             url_signing_secret: self.url_signing_secret.clone().map(Secret),
             verify_interval: self.verify_interval,
+            verify_concurrency: self.verify_concurrency,
             replicate_interval: self.replicate_interval,
             sweep_interval: self.sweep_interval,
         })
@@ -729,6 +737,7 @@ mod tests {
                 "DATABASE_POOL_SIZE",
             ),
             (&["--metrics-listen", "everywhere"], "METRICS_LISTEN"),
+            (&["--verify-concurrency", "0"], "VERIFY_CONCURRENCY"),
             (&["--sentry-dsn", "not a dsn"], "SENTRY_DSN"),
             (
                 &[

@@ -184,14 +184,10 @@ pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, Stri
             secret_key,
         } => {
             let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
+            let account =
+                tooltool_s3::Account::new(endpoint.as_deref(), &access_key.0, &secret_key.0);
             for (name, bucket) in regions {
-                let client = tooltool_s3::client(
-                    endpoint.as_deref(),
-                    name.as_str(),
-                    &access_key.0,
-                    &secret_key.0,
-                );
-                let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), client);
+                let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account);
                 // Start-up says which bucket does not answer.
                 store
                     .check()
@@ -207,6 +203,7 @@ pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, Stri
     settings.upload_expires = config.upload_expires;
     settings.download_expires = config.download_expires;
     settings.max_file_size = config.max_file_size;
+    settings.verify_concurrency = config.verify_concurrency;
     let metrics: Arc<dyn tooltool_ports::Metrics> =
         Arc::new(tooltool_prometheus::Prometheus::new());
     let service = Service::new(store, regions, clock, metrics, settings);

@@ -46,6 +46,9 @@ pub struct Settings {
     pub search_limit: usize,
     /// The results of a search page when the client names no limit.
     pub search_page: usize,
+    /// Verifications (HEAD, hash, promote) that run at once in this process,
+    /// whether started by the job or by `upload/complete`.
+    pub verify_concurrency: usize,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             retry_after_secs: 1,
             search_limit: 1000,
             search_page: 100,
+            verify_concurrency: 4,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Metrics>,
     settings: Settings,
+    /// Permits of [`Settings::verify_concurrency`]: each verification reads
+    /// a whole object, so their number bounds network, CPU and memory.
+    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Service {
@@ -193,6 +200,9 @@ impl Service {
             regions,
             clock,
             metrics,
+            verifications: Arc::new(tokio::sync::Semaphore::new(
+                settings.verify_concurrency.max(1),
+            )),
             settings,
         }
     }
@@ -290,6 +300,11 @@ impl Service {
     /// claim is released when there is nothing to judge yet or on failure.
     pub async fn verify_claimed(&self, slot: &PendingUpload) -> Result<Verified, ApiError> {
         let result = async {
+            let _permit = self
+                .verifications
+                .acquire()
+                .await
+                .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
             let blobs = self.slot_region(slot)?;
             let key = slot.key.to_string();
             let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
@@ -364,7 +379,7 @@ impl Service {
                 let r = self.verify_claimed(&slot).await;
                 (slot, r)
             })
-            .buffer_unordered(4)
+            .buffer_unordered(self.settings.verify_concurrency.max(1))
             .collect()
             .await;
         Ok(results)
@@ -415,16 +430,24 @@ impl Service {
         target: &dyn BlobStore,
     ) -> Result<(), ApiError> {
         let key = final_key(&file.digest);
-        let body = source.get(&key).await.map_err(blob_error)?;
-        target
-            .put(&key, file.size, body)
-            .await
-            .map_err(blob_error)?;
+        // Server-side when both stores share a copy domain (one S3
+        // endpoint and account); streamed through this process otherwise.
+        let from = source
+            .copy_source()
+            .filter(|from| target.copy_source().is_some_and(|to| to.domain == from.domain));
+        match &from {
+            Some(from) => target.copy_from(from, &key, file.size).await,
+            None => match source.get(&key).await {
+                Ok(body) => target.put(&key, file.size, body).await,
+                Err(e) => Err(e),
+            },
+        }
+        .map_err(blob_error)?;
         self.store
             .add_instance(&file.digest, target.region())
             .await
             .map_err(store_error)?;
-        tracing::info!(digest = %file.digest, region = %target.region(), "replicated");
+        tracing::info!(digest = %file.digest, region = %target.region(), server_side = from.is_some(), "replicated");
         Ok(())
     }
 

@@ -7,10 +7,11 @@ use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::eq;
 use tooltool_domain::{
     ContentHasher, DeclaredFile, Digest, Observed, PatchOp, Permissions, Principal, RegionName,
-    ScopeSet, StagingKey, Visibility,
+    ScopeSet, StagingKey, Visibility, final_key,
 };
 use tooltool_ports::{
-    BatchRecord, BatchRequest, CreatedBatch, ErrorKind, FileRecord, MockBlobStore, MockClock,
+    BatchRecord, BatchRequest, BlobError, CopySource, CreatedBatch, ErrorKind, FileRecord,
+    MockBlobStore, MockClock,
     MockMetadataStore, ObjectInfo, PendingUpload, ToolTool, UploadProgress, UploadState,
 };
 
@@ -46,12 +47,16 @@ fn blob(name: &str) -> MockBlobStore {
 }
 
 fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
+    service_with(store, blobs, Settings::new(Permissions::new(PREFIX, true)))
+}
+
+fn service_with(store: MockMetadataStore, blobs: Vec<MockBlobStore>, settings: Settings) -> Service {
     Service::new(
         Arc::new(store),
         blobs.into_iter().map(|b| Arc::new(b) as _).collect(),
         clock(),
         Arc::new(tooltool_ports::NoMetrics),
-        Settings::new(Permissions::new(PREFIX, true)),
+        settings,
     )
 }
 
@@ -117,6 +122,54 @@ async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
     let svc = service(store, vec![east]);
     let verdict = svc.verify_claimed(&declared).await.expect("verified");
     assert!(matches!(verdict, Verified::Rejected(_)), "{verdict:?}");
+}
+
+/// No more than VERIFY_CONCURRENCY objects are read at once, however many
+/// are due; each verification here runs from its HEAD to its delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verifications_run_at_most_the_configured_number_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let due: Vec<PendingUpload> = (0..6u64)
+        .map(|i| PendingUpload {
+            key: StagingKey::new(digest(b"declared"), format!("{i:016x}")).expect("valid"),
+            ..slot(b"declared", 8)
+        })
+        .collect();
+    let mut store = MockMetadataStore::new();
+    store
+        .expect_claim_due_uploads()
+        .times(1)
+        .returning(move |_, _, _| Ok(due.clone()));
+    store
+        .expect_reject_upload()
+        .times(6)
+        .returning(|_, _| Ok(()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut east = blob("east");
+    let (i, m) = (Arc::clone(&in_flight), Arc::clone(&most));
+    east.expect_head().returning(move |_| {
+        let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        Ok(Some(info(8)))
+    });
+    east.expect_get().returning(|_| {
+        Ok(Box::pin(futures_util::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            Ok(bytes::Bytes::from_static(b"wrong!!!"))
+        })))
+    });
+    let i = Arc::clone(&in_flight);
+    east.expect_delete().times(6).returning(move |_| {
+        i.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    });
+    let mut settings = Settings::new(Permissions::new(PREFIX, true));
+    settings.verify_concurrency = 2;
+    let svc = service_with(store, vec![east], settings);
+    let results = svc.verify_pending(10).await.expect("ran");
+    assert_eq!(results.len(), 6);
+    assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
 }
 
 #[tokio::test]
@@ -475,9 +528,15 @@ async fn upload_complete_reports_rejection_done_and_pending() {
     );
 }
 
-#[tokio::test]
-async fn replication_copies_to_missing_regions_and_records_them() {
-    let f = file(b"replicate", Visibility::Public, &["east"]);
+fn copy_source(domain: &str, location: &str) -> Option<CopySource> {
+    Some(CopySource {
+        domain: domain.to_owned(),
+        location: location.to_owned(),
+    })
+}
+
+/// A replication job claiming one file that only `east` has.
+fn replication_store(f: &FileRecord, recorded: usize) -> MockMetadataStore {
     let mut store = MockMetadataStore::new();
     let claimed = f.clone();
     store
@@ -488,9 +547,18 @@ async fn replication_copies_to_missing_regions_and_records_them() {
     store
         .expect_add_instance()
         .with(eq(f.digest.clone()), eq(region("west")))
-        .times(1)
+        .times(recorded)
         .returning(|_, _| Ok(()));
+    store
+}
+
+#[tokio::test]
+async fn replication_streams_between_stores_of_different_domains() {
+    let f = file(b"replicate", Visibility::Public, &["east"]);
+    let store = replication_store(&f, 1);
     let mut east = blob("east");
+    east.expect_copy_source()
+        .returning(|| copy_source("s3 https://one", "bucket-east"));
     east.expect_get().times(1).returning(|_| {
         Ok(Box::pin(futures_util::stream::iter(vec![Ok(
             bytes::Bytes::from_static(b"replicate"),
@@ -498,6 +566,9 @@ async fn replication_copies_to_missing_regions_and_records_them() {
     });
     east.expect_put().never();
     let mut west = blob("west");
+    west.expect_copy_source()
+        .returning(|| copy_source("s3 https://other", "bucket-west"));
+    west.expect_copy_from().never();
     west.expect_put()
         .withf(|_, size, _| *size == 9)
         .times(1)
@@ -506,6 +577,37 @@ async fn replication_copies_to_missing_regions_and_records_them() {
     let report = svc.replicate(10).await.expect("ran");
     assert_eq!(report.len(), 1);
     assert!(report[0].2.is_ok());
+}
+
+#[tokio::test]
+async fn replication_copies_server_side_within_one_domain_and_records_only_success() {
+    for copy_works in [true, false] {
+        let f = file(b"replicate", Visibility::Public, &["east"]);
+        let store = replication_store(&f, usize::from(copy_works));
+        let mut east = blob("east");
+        east.expect_copy_source()
+            .returning(|| copy_source("s3 https://one", "bucket-east"));
+        east.expect_get().never();
+        let mut west = blob("west");
+        west.expect_copy_source()
+            .returning(|| copy_source("s3 https://one", "bucket-west"));
+        west.expect_put().never();
+        let key = final_key(&f.digest);
+        west.expect_copy_from()
+            .withf(move |from, k, size| from.location == "bucket-east" && k == key && *size == 9)
+            .times(1)
+            .returning(move |_, _, _| {
+                if copy_works {
+                    Ok(())
+                } else {
+                    Err(BlobError::Unavailable("copy failed".to_owned()))
+                }
+            });
+        let svc = service(store, vec![east, west]);
+        let report = svc.replicate(10).await.expect("ran");
+        assert_eq!(report.len(), 1);
+        assert_eq!(report[0].2.is_ok(), copy_works);
+    }
 }
 
 #[tokio::test]

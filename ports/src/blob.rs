@@ -59,6 +59,19 @@ impl std::fmt::Debug for Opened {
     }
 }
 
+/// Where a store's objects can be read by another store without passing
+/// through this server: stores whose `domain`s are equal can copy from each
+/// other's `location` server-side (two buckets reachable through one S3
+/// endpoint with one set of credentials; two directories of one host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// Equal domains can copy server-side; it MUST include whatever makes
+    /// the source readable by the target (endpoint, account).
+    pub domain: String,
+    /// The source within its domain (bucket, directory).
+    pub location: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlobError {
     #[error("no such object")]
@@ -123,6 +136,19 @@ pub trait BlobStore: Send + Sync {
     /// Stores a stream of exactly `size` bytes at `key` (replication).
     /// The object MUST only become visible once complete.
     async fn put(&self, key: &str, size: u64, body: ByteStream) -> Result<(), BlobError>;
+
+    /// How other stores can copy from this one server-side; `None` when
+    /// copies from it must stream through this server.
+    fn copy_source(&self) -> Option<CopySource>;
+
+    /// Copies the object at `key` (of `size` bytes) from `source`, a
+    /// [`CopySource`] of the same domain as this store's own, to `key` here
+    /// without streaming it through this server (replication). Like
+    /// [`BlobStore::put`], the object MUST only become visible once
+    /// complete, and nothing of a failed copy stays behind. A missing source
+    /// object is [`BlobError::NotFound`]; stores without server-side copies
+    /// answer [`BlobError::Unsupported`].
+    async fn copy_from(&self, source: &CopySource, key: &str, size: u64) -> Result<(), BlobError>;
 
     /// Deletes `key`; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;

@@ -20,7 +20,9 @@ pub use api::{
     ApiError, BatchRequest, CreatedBatchView, ErrorKind, HealthChecks, ToolTool, UploadProgress,
 };
 pub use auth::{AuthError, AuthRequest, Authenticator};
-pub use blob::{BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod};
+pub use blob::{
+    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SignedMethod,
+};
 pub use clock::Clock;
 pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,

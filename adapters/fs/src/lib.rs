@@ -20,7 +20,7 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 use tooltool_domain::{ContentHasher, Digest, Observed, RegionName, StagingKey};
 use tooltool_ports::{
-    BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod,
+    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SignedMethod,
 };
 
 /// Chunk size of reads served from disk: large enough that per-chunk
@@ -32,6 +32,9 @@ const WRITE_QUEUE: usize = 32;
 /// The writer asks for a flush to disk every this many bytes, so that the
 /// flush before the rename waits for little.
 const SYNC_EVERY: usize = 64 * 1024 * 1024;
+
+/// Every directory store of this host can copy from every other.
+const COPY_DOMAIN: &str = "local file system";
 
 pub struct FsStore {
     region: RegionName,
@@ -375,6 +378,46 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
+    fn copy_source(&self) -> Option<CopySource> {
+        Some(CopySource {
+            domain: COPY_DOMAIN.to_owned(),
+            location: self.root.to_string_lossy().into_owned(),
+        })
+    }
+
+    async fn copy_from(&self, source: &CopySource, key: &str, size: u64) -> Result<(), BlobError> {
+        if source.domain != COPY_DOMAIN {
+            return Err(BlobError::Unsupported);
+        }
+        check_key(key)?;
+        let from = PathBuf::from(&source.location).join(key);
+        let dest = self.path(key)?;
+        let tmp = self.tmp_path();
+        tokio::task::spawn_blocking(move || {
+            let copy = || {
+                // The kernel copies (copy_file_range, a reflink where the
+                // file system can); flushed before it becomes visible.
+                let copied = std::fs::copy(&from, &tmp).map_err(io_error)?;
+                if copied != size {
+                    return Err(BlobError::Interrupted(format!(
+                        "expected {size} bytes, got {copied}"
+                    )));
+                }
+                std::fs::File::open(&tmp)
+                    .and_then(|f| f.sync_all())
+                    .map_err(unavailable)?;
+                std::fs::rename(&tmp, &dest).map_err(unavailable)
+            };
+            let result = copy();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path(key)?;
         match tokio::fs::remove_file(&path).await {
@@ -537,4 +580,5 @@ mod contract {
     }
 
     tooltool_ports::blob_store_contract!(store(), self_served);
+    tooltool_ports::blob_store_contract!(server_side_copy: (store(), store()));
 }

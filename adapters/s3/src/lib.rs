@@ -16,24 +16,91 @@ use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use tooltool_domain::{Observed, RegionName, StagingKey, final_key};
 use tooltool_ports::{
-    BlobError, BlobStore, ByteRange, ByteStream, ObjectInfo, Opened, SignedMethod,
+    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SignedMethod,
 };
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
-/// Parts of a multipart upload: S3's minimum is 5 MiB; this bounds the
-/// memory a replication copy holds.
-const PART: usize = 8 * 1024 * 1024;
-/// S3's largest single PUT; larger objects go up in parts.
-const SINGLE_PUT_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's largest single PUT or CopyObject; larger objects go in parts.
+const SINGLE_MAX: u64 = 5 * 1024 * 1024 * 1024;
+/// The smallest part of a streamed multipart upload: S3's minimum is
+/// 5 MiB, and a part is held in memory while it is sent.
+const PUT_PART: u64 = 8 * 1024 * 1024;
+/// The smallest part of a server-side multipart copy (no memory involved:
+/// fewer, larger requests).
+const COPY_PART: u64 = 512 * 1024 * 1024;
+/// S3's limit on the parts of one upload.
+const MAX_PARTS: u64 = 10_000;
 /// Chunk size of object reads.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// Part size for an object of `size` bytes: at least `min`, and large
+/// enough that the parts fit S3's limit on their number.
+fn part_size(size: u64, min: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    min.max(size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB)
+}
+
+/// The S3 number of the part after `done` parts.
+fn part_number(done: usize) -> Result<i32, BlobError> {
+    i32::try_from(done + 1).map_err(unavailable)
+}
+
+fn completed(number: i32, etag: Option<&str>) -> CompletedPart {
+    CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(etag.map(str::to_owned))
+        .build()
+}
+
+/// Where and as whom the stores connect: every region's bucket is reached
+/// through one endpoint (AWS when `None`) with one key pair, which is what
+/// lets buckets copy from each other server-side.
+#[derive(Clone)]
+pub struct Account {
+    endpoint: Option<String>,
+    access_key: String,
+    secret_key: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn new(endpoint: Option<&str>, access_key: &str, secret_key: &str) -> Self {
+        Self {
+            endpoint: endpoint.map(str::to_owned),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+        }
+    }
+
+    /// Buckets of one endpoint read with one key pair can copy from each
+    /// other (across AWS regions too).
+    fn copy_domain(&self) -> String {
+        format!(
+            "s3 {} {}",
+            self.endpoint.as_deref().unwrap_or("aws"),
+            self.access_key
+        )
+    }
+}
 
 pub struct S3Store {
     client: Client,
     bucket: String,
     region: RegionName,
+    copy_domain: String,
+    single_max: u64,
+    put_part: u64,
+    copy_part: u64,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -47,7 +114,7 @@ impl std::fmt::Debug for S3Store {
 
 /// An S3 client for `aws_region`, path-style against `endpoint` when given
 /// (S3-compatible stores), with rustls on ring.
-pub fn client(
+fn client(
     endpoint: Option<&str>,
     aws_region: &str,
     access_key: &str,
@@ -117,12 +184,34 @@ fn expires_in(expires: DateTime<Utc>) -> Result<PresigningConfig, BlobError> {
 }
 
 impl S3Store {
-    pub fn new(region: RegionName, bucket: impl Into<String>, client: Client) -> Self {
+    /// The store of `region` in `bucket`; the region's name is the AWS
+    /// region requests are signed for.
+    pub fn new(region: RegionName, bucket: impl Into<String>, account: &Account) -> Self {
         Self {
-            client,
+            client: client(
+                account.endpoint.as_deref(),
+                region.as_str(),
+                &account.access_key,
+                &account.secret_key,
+            ),
             bucket: bucket.into(),
             region,
+            copy_domain: account.copy_domain(),
+            single_max: SINGLE_MAX,
+            put_part: PUT_PART,
+            copy_part: COPY_PART,
         }
+    }
+
+    /// Lowers the size above which PUTs and copies go in parts, and their
+    /// part size: for stores with lower limits, and for tests of the
+    /// multipart paths without gigabytes of data.
+    #[must_use]
+    pub fn with_multipart(mut self, single_max: u64, part: u64) -> Self {
+        self.single_max = single_max;
+        self.put_part = part;
+        self.copy_part = part;
+        self
     }
 
     /// Checks that the bucket answers (start-up and health).
@@ -173,6 +262,54 @@ impl S3Store {
             .map(|_| ())
             .map_err(|e| with_context("put object", e));
         pump.abort();
+        result
+    }
+
+    /// One multipart upload to `key`: `upload_parts` sends the parts under
+    /// the upload id it is given; the upload is completed when it succeeds
+    /// and aborted when anything fails, so nothing of a failure stays.
+    async fn multipart<F, Fut>(&self, key: &str, upload_parts: F) -> Result<(), BlobError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<CompletedPart>, BlobError>>,
+    {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| with_context("create multipart upload", e))?;
+        let id = created.upload_id().unwrap_or_default().to_owned();
+        let result = async {
+            let parts = upload_parts(id.clone()).await?;
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| with_context("complete multipart upload", e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&id)
+                .send()
+                .await;
+        }
         result
     }
 
@@ -272,45 +409,29 @@ impl BlobStore for S3Store {
     }
 
     async fn put(&self, key: &str, size: u64, body: ByteStream) -> Result<(), BlobError> {
-        if size <= SINGLE_PUT_MAX {
+        if size <= self.single_max {
             return self.put_streamed(key, size, body).await;
         }
-        // Parts of PART bytes: memory stays bounded whatever the size.
-        let mut body = body;
-        let mut buffer = BytesMut::with_capacity(PART.min(usize::try_from(size).unwrap_or(PART)));
-        let mut upload_id: Option<String> = None;
-        let mut parts = Vec::new();
-        let mut total = 0u64;
-        let result: Result<(), BlobError> = async {
+        // Equal parts held in memory one at a time: bounded whatever the size.
+        let part = usize::try_from(part_size(size, self.put_part)).map_err(unavailable)?;
+        self.multipart(key, |id| async move {
+            let mut body = body;
+            let mut buffer = BytesMut::with_capacity(part);
+            let mut parts = Vec::new();
+            let mut total = 0u64;
             loop {
                 let chunk = body.next().await.transpose()?;
                 let done = chunk.is_none();
                 if let Some(chunk) = chunk {
                     total += chunk.len() as u64;
+                    if total > size {
+                        return Err(BlobError::Interrupted(format!("more than {size} bytes")));
+                    }
                     buffer.extend_from_slice(&chunk);
                 }
-                if total > size {
-                    return Err(BlobError::Interrupted(format!("more than {size} bytes")));
-                }
-                if buffer.len() >= PART || (done && upload_id.is_some() && !buffer.is_empty()) {
-                    let id = match &upload_id {
-                        Some(id) => id.clone(),
-                        None => {
-                            let created = self
-                                .client
-                                .create_multipart_upload()
-                                .bucket(&self.bucket)
-                                .key(key)
-                                .send()
-                                .await
-                                .map_err(|e| with_context("create multipart upload", e))?;
-                            let id = created.upload_id().unwrap_or_default().to_owned();
-                            upload_id = Some(id.clone());
-                            id
-                        }
-                    };
-                    let number = i32::try_from(parts.len() + 1).map_err(unavailable)?;
-                    let part: Bytes = buffer.split().freeze();
+                while buffer.len() >= part || (done && !buffer.is_empty()) {
+                    let bytes = buffer.split_to(buffer.len().min(part)).freeze();
+                    let number = part_number(parts.len())?;
                     let uploaded = self
                         .client
                         .upload_part()
@@ -318,70 +439,80 @@ impl BlobStore for S3Store {
                         .key(key)
                         .upload_id(&id)
                         .part_number(number)
-                        .body(SdkStream::from(part))
+                        .body(SdkStream::from(bytes))
                         .send()
                         .await
                         .map_err(|e| with_context("upload part", e))?;
-                    parts.push(
-                        CompletedPart::builder()
-                            .part_number(number)
-                            .set_e_tag(uploaded.e_tag().map(str::to_owned))
-                            .build(),
-                    );
+                    parts.push(completed(number, uploaded.e_tag()));
                 }
                 if done {
                     break;
                 }
             }
-            if total != size {
-                return Err(BlobError::Interrupted(format!(
+            if total == size {
+                Ok(parts)
+            } else {
+                Err(BlobError::Interrupted(format!(
                     "expected {size} bytes, got {total}"
-                )));
+                )))
             }
-            match &upload_id {
-                Some(id) => {
-                    self.client
-                        .complete_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(id)
-                        .multipart_upload(
-                            CompletedMultipartUpload::builder()
-                                .set_parts(Some(parts.clone()))
-                                .build(),
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| with_context("complete multipart upload", e))?;
-                }
-                None => {
-                    self.client
-                        .put_object()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .body(SdkStream::from(buffer.split().freeze()))
-                        .send()
-                        .await
-                        .map_err(sdk_error)?;
-                }
-            }
-            Ok(())
+        })
+        .await
+    }
+
+    fn copy_source(&self) -> Option<CopySource> {
+        Some(CopySource {
+            domain: self.copy_domain.clone(),
+            location: self.bucket.clone(),
+        })
+    }
+
+    async fn copy_from(&self, source: &CopySource, key: &str, size: u64) -> Result<(), BlobError> {
+        if source.domain != self.copy_domain {
+            return Err(BlobError::Unsupported);
         }
-        .await;
-        if result.is_err()
-            && let Some(id) = &upload_id
-        {
-            // Nothing of a failed copy stays behind.
-            let _ = self
-                .client
-                .abort_multipart_upload()
+        // Keys and bucket names need no escaping: [a-z0-9/-] only.
+        let from = format!("{}/{key}", source.location);
+        if size <= self.single_max {
+            self.client
+                .copy_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .upload_id(id)
+                .copy_source(&from)
                 .send()
-                .await;
+                .await
+                .map_err(|e| with_context("copy object", e))?;
+            return Ok(());
         }
-        result
+        let part = part_size(size, self.copy_part);
+        let from = &from;
+        self.multipart(key, |id| async move {
+            let mut parts = Vec::new();
+            let mut start = 0;
+            while start < size {
+                let end = (start + part).min(size) - 1;
+                let number = part_number(parts.len())?;
+                let copied = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&id)
+                    .part_number(number)
+                    .copy_source(from)
+                    .copy_source_range(format!("bytes={start}-{end}"))
+                    .send()
+                    .await
+                    .map_err(|e| with_context("upload part copy", e))?;
+                parts.push(completed(
+                    number,
+                    copied.copy_part_result().and_then(|r| r.e_tag()),
+                ));
+                start = end + 1;
+            }
+            Ok(parts)
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -455,25 +586,38 @@ impl BlobStore for S3Store {
 mod contract {
     use tooltool_domain::RegionName;
 
-    /// A store on a fresh in-process S3 server.
-    pub(crate) async fn store() -> crate::S3Store {
-        let endpoint = crate::testing::start(&["tooltool-east"]).await;
-        let client = crate::client(
+    /// Two stores (two buckets) on a fresh in-process S3 server.
+    pub(crate) async fn pair() -> (crate::S3Store, crate::S3Store) {
+        pair_in(&crate::testing::tempfile_dir()).await
+    }
+
+    /// [`pair`] on a server keeping its files under `root`.
+    pub(crate) async fn pair_in(root: &std::path::Path) -> (crate::S3Store, crate::S3Store) {
+        let endpoint = crate::testing::start_in(root, &["tooltool-east", "tooltool-west"]).await;
+        let account = crate::Account::new(
             Some(&endpoint),
-            "us-east-1",
             crate::testing::ACCESS_KEY,
             crate::testing::SECRET_KEY,
         );
-        let store = crate::S3Store::new(
-            RegionName::parse("east").expect("valid"),
-            "tooltool-east",
-            client,
+        let store = |region: &str, bucket: &str| {
+            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, &account)
+        };
+        let (east, west) = (
+            store("us-east-1", "tooltool-east"),
+            store("us-west-2", "tooltool-west"),
         );
-        store.check().await.expect("the bucket answers");
-        store
+        east.check().await.expect("the bucket answers");
+        west.check().await.expect("the bucket answers");
+        (east, west)
+    }
+
+    /// A store on a fresh in-process S3 server.
+    pub(crate) async fn store() -> crate::S3Store {
+        pair().await.0
     }
 
     tooltool_ports::blob_store_contract!(store().await);
+    tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
 }
 
 #[cfg(test)]
@@ -549,5 +693,119 @@ mod presigning {
                 .is_success(),
             "the signature binds the key"
         );
+    }
+}
+
+#[cfg(test)]
+mod multipart {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use tooltool_ports::{BlobError, BlobStore, ByteStream};
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn parts_fit_s3s_limit_on_their_number() {
+        for (size, min, part) in [
+            (50 * 1024 * MIB, 8 * MIB, 8 * MIB),
+            (78 * 1024 * MIB, 8 * MIB, 8 * MIB),
+            (5 * 1024 * 1024 * MIB, 8 * MIB, 525 * MIB),
+            (5 * 1024 * 1024 * MIB, 512 * MIB, 525 * MIB),
+            (6 * 1024 * MIB, 512 * MIB, 512 * MIB),
+        ] {
+            let got = super::part_size(size, min);
+            assert_eq!(got, part, "{size} bytes, at least {min}");
+            assert!(size.div_ceil(got) <= super::MAX_PARTS);
+        }
+    }
+
+    fn content() -> Vec<u8> {
+        // Three parts: two of S3's smallest (5 MiB), then a short one.
+        (0..(10 * MIB + 1000)).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn chunks(bytes: &[u8], then_fail: bool) -> ByteStream {
+        let mut items: Vec<Result<Bytes, BlobError>> = bytes
+            .chunks(64 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        if then_fail {
+            items.push(Err(BlobError::Interrupted("sender went away".to_owned())));
+        }
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn read(store: &super::S3Store, key: &str) -> Vec<u8> {
+        let mut body = store.get(key).await.expect("get");
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.expect("chunk"));
+        }
+        out
+    }
+
+    /// Part files of unfinished multipart uploads on the test server.
+    fn open_uploads(root: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(root)
+            .expect("root")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(".upload_id-"))
+            .collect()
+    }
+
+    /// Above the single-request limit, PUTs and server-side copies go in
+    /// parts; a failed one is aborted and leaves nothing. (Short keys:
+    /// s3s-fs names its multipart files after the key, and a final key's
+    /// name would exceed the file system's 255 bytes.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_objects_go_in_parts_and_failures_leave_nothing() {
+        let root = crate::testing::tempfile_dir();
+        let (east, west) = super::contract::pair_in(&root).await;
+        let (east, west) = (
+            east.with_multipart(6 * MIB, 5 * MIB),
+            west.with_multipart(6 * MIB, 5 * MIB),
+        );
+        let content = content();
+        let size = content.len() as u64;
+        east.put("big", size, chunks(&content, false))
+            .await
+            .expect("multipart put");
+        let info = east.head("big").await.expect("head").expect("exists");
+        assert_eq!(info.size, size);
+        assert!(info.etag.contains("-3"), "three parts: {}", info.etag);
+        assert_eq!(read(&east, "big").await, content);
+
+        let source = east.copy_source().expect("copy source");
+        west.copy_from(&source, "big", size)
+            .await
+            .expect("multipart copy");
+        assert_eq!(read(&west, "big").await, content);
+
+        let failed = east.put("broken", size, chunks(&content[..6 * MIB as usize], true));
+        assert!(matches!(failed.await, Err(BlobError::Interrupted(_))));
+        let short = east.put("short", size, chunks(&content[..6 * MIB as usize + 1], false));
+        assert!(matches!(short.await, Err(BlobError::Interrupted(_))));
+        let missing = west.copy_from(&source, "missing", size);
+        assert!(matches!(missing.await, Err(BlobError::NotFound)));
+        for key in ["broken", "short", "missing"] {
+            assert_eq!(east.head(key).await.expect("head"), None, "{key}");
+            assert_eq!(west.head(key).await.expect("head"), None, "{key}");
+        }
+        assert_eq!(open_uploads(&root), Vec::<String>::new(), "every failed upload aborted");
+    }
+
+    /// Stores of another domain (other endpoint or account) are refused,
+    /// so the caller streams instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copies_only_within_one_domain() {
+        let (east, _) = super::contract::pair().await;
+        let (elsewhere, _) = super::contract::pair().await;
+        let foreign = elsewhere.copy_source().expect("copy source");
+        assert_ne!(Some(&foreign), east.copy_source().as_ref());
+        assert!(matches!(
+            east.copy_from(&foreign, "any", 1).await,
+            Err(BlobError::Unsupported)
+        ));
     }
 }

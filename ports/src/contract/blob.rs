@@ -42,6 +42,34 @@ fn key_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
+pub async fn copy_from_copies_between_stores_of_one_domain(a: Store, b: Store) {
+    let source = a.copy_source().expect("the source offers server-side copies");
+    assert_eq!(
+        b.copy_source().map(|s| s.domain),
+        Some(source.domain.clone()),
+        "the pair shares a copy domain"
+    );
+    let content = b"copied without passing through the server";
+    let size = content.len() as u64;
+    let key = final_key(&digest_of(content));
+    assert!(matches!(
+        b.copy_from(&source, &key, size).await,
+        Err(BlobError::NotFound)
+    ));
+    assert_eq!(b.head(&key).await.expect("head"), None, "nothing of a failed copy");
+    a.put(&key, size, stream_of(content, 7)).await.expect("put");
+    b.copy_from(&source, &key, size).await.expect("copy");
+    assert_eq!(collect(b.get(&key).await.expect("get")).await, content);
+    assert_eq!(
+        collect(a.get(&key).await.expect("get")).await,
+        content,
+        "the source stays"
+    );
+    // Replication may copy again onto an existing object.
+    b.copy_from(&source, &key, size).await.expect("copy again");
+    assert_eq!(b.head(&key).await.expect("head").expect("exists").size, size);
+}
+
 pub async fn put_head_get_delete_round_trip(store: Store) {
     let content = b"round trip";
     let key = final_key(&digest_of(content));

@@ -27,6 +27,19 @@ macro_rules! metadata_store_contract {
             searches_page_with_cursors,
         );
     };
+    // Stores with server-side copies: `$pair` makes two stores of one
+    // copy domain.
+    (server_side_copy: $pair:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn copy_from_copies_between_stores_of_one_domain() {
+            let (a, b) = $pair;
+            $crate::contract::blob::copy_from_copies_between_stores_of_one_domain(
+                std::sync::Arc::new(a),
+                std::sync::Arc::new(b),
+            )
+            .await;
+        }
+    };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +71,19 @@ macro_rules! blob_store_contract {
             receive_hashes_and_keeps_nothing_on_failure,
             open_serves_ranges,
         );
+    };
+    // Stores with server-side copies: `$pair` makes two stores of one
+    // copy domain.
+    (server_side_copy: $pair:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn copy_from_copies_between_stores_of_one_domain() {
+            let (a, b) = $pair;
+            $crate::contract::blob::copy_from_copies_between_stores_of_one_domain(
+                std::sync::Arc::new(a),
+                std::sync::Arc::new(b),
+            )
+            .await;
+        }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
