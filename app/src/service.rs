@@ -326,8 +326,22 @@ impl Service {
                     .map_err(store_error)?;
                 return Ok(Some(Verified::Rejected(reason)));
             }
-            let stream = blobs.get(&key).await.map_err(blob_error)?;
-            let observed = hash_stream(stream).await.map_err(blob_error)?;
+            let read = match blobs.get(&key).await {
+                Ok(stream) => hash_stream(stream).await,
+                Err(e) => Err(e),
+            };
+            let observed = match read {
+                Ok(observed) => observed,
+                Err(BlobError::Changed) => {
+                    // Replaced while we read it: judge the new version later.
+                    self.store
+                        .release_upload(&slot.key)
+                        .await
+                        .map_err(store_error)?;
+                    return Ok(Some(Verified::NotYet));
+                }
+                Err(e) => return Err(blob_error(e)),
+            };
             self.settle(slot, &observed, &info).await.map(Some)
         }
         .await;
@@ -432,9 +446,11 @@ impl Service {
         let key = final_key(&file.digest);
         // Server-side when both stores share a copy domain (one S3
         // endpoint and account); streamed through this process otherwise.
-        let from = source
-            .copy_source()
-            .filter(|from| target.copy_source().is_some_and(|to| to.domain == from.domain));
+        let from = source.copy_source().filter(|from| {
+            target
+                .copy_source()
+                .is_some_and(|to| to.domain == from.domain)
+        });
         match &from {
             Some(from) => target.copy_from(from, &key, file.size).await,
             None => match source.get(&key).await {

@@ -11,8 +11,8 @@ use tooltool_domain::{
 };
 use tooltool_ports::{
     BatchRecord, BatchRequest, BlobError, CopySource, CreatedBatch, ErrorKind, FileRecord,
-    MockBlobStore, MockClock,
-    MockMetadataStore, ObjectInfo, PendingUpload, ToolTool, UploadProgress, UploadState,
+    MockBlobStore, MockClock, MockMetadataStore, ObjectInfo, PendingUpload, ToolTool,
+    UploadProgress, UploadState,
 };
 
 use crate::service::{Service, Settings, Verified};
@@ -50,7 +50,11 @@ fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
     service_with(store, blobs, Settings::new(Permissions::new(PREFIX, true)))
 }
 
-fn service_with(store: MockMetadataStore, blobs: Vec<MockBlobStore>, settings: Settings) -> Service {
+fn service_with(
+    store: MockMetadataStore,
+    blobs: Vec<MockBlobStore>,
+    settings: Settings,
+) -> Service {
     Service::new(
         Arc::new(store),
         blobs.into_iter().map(|b| Arc::new(b) as _).collect(),

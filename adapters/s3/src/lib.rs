@@ -34,6 +34,12 @@ const COPY_PART: u64 = 512 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 /// Chunk size of object reads.
 const READ_CHUNK: usize = 256 * 1024;
+/// Reads of larger objects go in ranges of this size, several at once: one
+/// S3 connection carries far less than SHA-512 hashes.
+const RANGE: u64 = 4 * 1024 * 1024;
+const RANGE_USIZE: usize = 4 * 1024 * 1024;
+/// Ranges in flight per read; each is held in memory until its turn.
+const RANGES_IN_FLIGHT: usize = 4;
 
 /// Part size for an object of `size` bytes: at least `min`, and large
 /// enough that the parts fit S3's limit on their number.
@@ -114,12 +120,7 @@ impl std::fmt::Debug for S3Store {
 
 /// An S3 client for `aws_region`, path-style against `endpoint` when given
 /// (S3-compatible stores), with rustls on ring.
-fn client(
-    endpoint: Option<&str>,
-    aws_region: &str,
-    access_key: &str,
-    secret_key: &str,
-) -> Client {
+fn client(endpoint: Option<&str>, aws_region: &str, access_key: &str, secret_key: &str) -> Client {
     use aws_smithy_http_client::tls;
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
@@ -383,15 +384,85 @@ impl BlobStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<ByteStream, BlobError> {
-        let object = self
+        let first = match self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .range(format!("bytes=0-{}", RANGE - 1))
             .send()
             .await
-            .map_err(sdk_error)?;
-        Ok(Self::body_stream(object.body))
+        {
+            Ok(first) => first,
+            // An empty object has no byte 0 to ask for.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                let whole = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                return Ok(Self::body_stream(whole.body));
+            }
+            Err(e) => return Err(sdk_error(e)),
+        };
+        let total = first
+            .content_range()
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse::<u64>().ok());
+        let etag = first.e_tag().map(str::to_owned);
+        let received = u64::try_from(first.content_length().unwrap_or_default()).unwrap_or(0);
+        let head = Self::body_stream(first.body);
+        let (Some(total), Some(etag)) = (total, etag) else {
+            return Ok(head); // the whole object came at once
+        };
+        if received >= total {
+            return Ok(head);
+        }
+        // The rest in ranges, several in flight, each held until its turn
+        // (memory: RANGES_IN_FLIGHT × RANGE), all of the version the first
+        // one came from (If-Match: a replaced object fails as Changed).
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
+        let rest = futures_util::stream::iter((received..total).step_by(RANGE_USIZE))
+            .map(move |start| {
+                let request = client
+                    .get_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .range(format!("bytes={start}-{}", (start + RANGE).min(total) - 1))
+                    .if_match(&etag);
+                async move {
+                    let part = request.send().await.map_err(sdk_error)?;
+                    let bytes = part
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| BlobError::Interrupted(e.to_string()))?
+                        .into_bytes();
+                    if bytes.len() as u64 == (start + RANGE).min(total) - start {
+                        Ok(bytes)
+                    } else {
+                        Err(BlobError::Interrupted(format!(
+                            "range at {start}: {} bytes",
+                            bytes.len()
+                        )))
+                    }
+                }
+            })
+            .buffered(RANGES_IN_FLIGHT)
+            // Bounded chunks downstream (slices of the range, no copies).
+            .flat_map(|range| {
+                futures_util::stream::iter(match range {
+                    Ok(bytes) => (0..bytes.len())
+                        .step_by(READ_CHUNK)
+                        .map(|at| Ok(bytes.slice(at..(at + READ_CHUNK).min(bytes.len()))))
+                        .collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                })
+            });
+        Ok(Box::pin(head.chain(rest)))
     }
 
     async fn promote(&self, staging: &StagingKey, inspected: &ObjectInfo) -> Result<(), BlobError> {
@@ -784,7 +855,11 @@ mod multipart {
 
         let failed = east.put("broken", size, chunks(&content[..6 * MIB as usize], true));
         assert!(matches!(failed.await, Err(BlobError::Interrupted(_))));
-        let short = east.put("short", size, chunks(&content[..6 * MIB as usize + 1], false));
+        let short = east.put(
+            "short",
+            size,
+            chunks(&content[..6 * MIB as usize + 1], false),
+        );
         assert!(matches!(short.await, Err(BlobError::Interrupted(_))));
         let missing = west.copy_from(&source, "missing", size);
         assert!(matches!(missing.await, Err(BlobError::NotFound)));
@@ -792,7 +867,11 @@ mod multipart {
             assert_eq!(east.head(key).await.expect("head"), None, "{key}");
             assert_eq!(west.head(key).await.expect("head"), None, "{key}");
         }
-        assert_eq!(open_uploads(&root), Vec::<String>::new(), "every failed upload aborted");
+        assert_eq!(
+            open_uploads(&root),
+            Vec::<String>::new(),
+            "every failed upload aborted"
+        );
     }
 
     /// Stores of another domain (other endpoint or account) are refused,

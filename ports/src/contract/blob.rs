@@ -43,7 +43,9 @@ fn key_of(url: &str) -> String {
 }
 
 pub async fn copy_from_copies_between_stores_of_one_domain(a: Store, b: Store) {
-    let source = a.copy_source().expect("the source offers server-side copies");
+    let source = a
+        .copy_source()
+        .expect("the source offers server-side copies");
     assert_eq!(
         b.copy_source().map(|s| s.domain),
         Some(source.domain.clone()),
@@ -56,7 +58,11 @@ pub async fn copy_from_copies_between_stores_of_one_domain(a: Store, b: Store) {
         b.copy_from(&source, &key, size).await,
         Err(BlobError::NotFound)
     ));
-    assert_eq!(b.head(&key).await.expect("head"), None, "nothing of a failed copy");
+    assert_eq!(
+        b.head(&key).await.expect("head"),
+        None,
+        "nothing of a failed copy"
+    );
     a.put(&key, size, stream_of(content, 7)).await.expect("put");
     b.copy_from(&source, &key, size).await.expect("copy");
     assert_eq!(collect(b.get(&key).await.expect("get")).await, content);
@@ -67,7 +73,10 @@ pub async fn copy_from_copies_between_stores_of_one_domain(a: Store, b: Store) {
     );
     // Replication may copy again onto an existing object.
     b.copy_from(&source, &key, size).await.expect("copy again");
-    assert_eq!(b.head(&key).await.expect("head").expect("exists").size, size);
+    assert_eq!(
+        b.head(&key).await.expect("head").expect("exists").size,
+        size
+    );
 }
 
 pub async fn put_head_get_delete_round_trip(store: Store) {
@@ -89,6 +98,22 @@ pub async fn put_head_get_delete_round_trip(store: Store) {
         .delete(&key)
         .await
         .expect("deleting a missing object is fine");
+    // Empty files exist too.
+    let empty = final_key(&digest_of(b""));
+    store
+        .put(&empty, 0, stream_of(b"", 1))
+        .await
+        .expect("put empty");
+    assert_eq!(
+        store
+            .head(&empty)
+            .await
+            .expect("head")
+            .expect("exists")
+            .size,
+        0
+    );
+    assert_eq!(collect(store.get(&empty).await.expect("get")).await, b"");
     // A put of the wrong length leaves nothing visible.
     let short = final_key(&digest_of(b"short"));
     assert!(
