@@ -115,6 +115,9 @@ fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
 }
 
 /// `%`, `_` and `\` taken literally in a LIKE pattern.
+/// Up to this many authors matching a batch search are looked up one by one.
+const FEW_AUTHORS: usize = 32;
+
 fn like_literal(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
     for c in q.chars() {
@@ -439,10 +442,28 @@ impl MetadataStore for PgStore {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        // A few matching authors: each one's newest batches come straight
+        // from the (author, id) index. Many: the term is generic (a domain
+        // name), matches are dense, and a walk down the batches newest first
+        // fills a page quickly.
+        let by_author = if authors.len() <= FEW_AUTHORS {
+            "SELECT x.id FROM unnest($4::text[]) AS a (author) CROSS JOIN LATERAL \
+               (SELECT id FROM batches b WHERE b.author = a.author AND b.id < $3 \
+                ORDER BY b.id DESC LIMIT $2) x \
+             ORDER BY x.id DESC LIMIT $2"
+        } else {
+            "SELECT id FROM batches WHERE author = ANY($4) AND id < $3 ORDER BY id DESC LIMIT $2"
+        };
         let rows = conn
             .query(
-                "SELECT id FROM batches WHERE (author = ANY($4) OR message LIKE $1) AND id < $3 \
-                 ORDER BY id DESC LIMIT $2",
+                // Each side yields its newest `limit` matches with its own
+                // best plan; an OR of the two would share one plan.
+                &format!(
+                    "({by_author}) UNION \
+                     (SELECT id FROM batches WHERE message LIKE $1 AND id < $3 \
+                      ORDER BY id DESC LIMIT $2) \
+                     ORDER BY id DESC LIMIT $2"
+                ),
                 &[
                     &pattern,
                     &to_i64(limit as u64)?,

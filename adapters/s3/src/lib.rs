@@ -36,8 +36,8 @@ const MAX_PARTS: u64 = 10_000;
 const READ_CHUNK: usize = 256 * 1024;
 /// Reads of larger objects go in ranges of this size, several at once: one
 /// S3 connection carries far less than SHA-512 hashes.
-const RANGE: u64 = 4 * 1024 * 1024;
-const RANGE_USIZE: usize = 4 * 1024 * 1024;
+const RANGE: u64 = 2 * 1024 * 1024;
+const RANGE_USIZE: usize = 2 * 1024 * 1024;
 /// Ranges in flight per read; each is held in memory until its turn.
 const RANGES_IN_FLIGHT: usize = 4;
 
@@ -46,6 +46,16 @@ const RANGES_IN_FLIGHT: usize = 4;
 fn part_size(size: u64, min: u64) -> u64 {
     const MIB: u64 = 1024 * 1024;
     min.max(size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB)
+}
+
+/// A spawned task that is aborted when its handle is dropped (a read
+/// given up half way stops fetching).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The S3 number of the part after `done` parts.
@@ -433,32 +443,49 @@ impl BlobStore for S3Store {
                     .key(&key)
                     .range(format!("bytes={start}-{}", (start + RANGE).min(total) - 1))
                     .if_match(&etag);
-                async move {
-                    let part = request.send().await.map_err(sdk_error)?;
-                    let bytes = part
-                        .body
-                        .collect()
+                // A task per range, so that ranges keep arriving while the
+                // consumer works through an earlier one (a stream only makes
+                // progress when polled); aborted when the read is dropped.
+                let fetch = AbortOnDrop(tokio::spawn(async move {
+                    let mut body = request.send().await.map_err(sdk_error)?.body;
+                    // Received frames (a few KiB each) coalesced into chunks
+                    // of READ_CHUNK: the consumer's cost is per chunk.
+                    let mut frames = Vec::new();
+                    let mut buffer = BytesMut::new();
+                    while let Some(frame) = body
+                        .try_next()
                         .await
                         .map_err(|e| BlobError::Interrupted(e.to_string()))?
-                        .into_bytes();
-                    if bytes.len() as u64 == (start + RANGE).min(total) - start {
-                        Ok(bytes)
+                    {
+                        if buffer.is_empty() {
+                            buffer.reserve(READ_CHUNK);
+                        }
+                        buffer.extend_from_slice(&frame);
+                        if buffer.len() >= READ_CHUNK {
+                            frames.push(buffer.split().freeze());
+                        }
+                    }
+                    if !buffer.is_empty() {
+                        frames.push(buffer.freeze());
+                    }
+                    let len: usize = frames.iter().map(Bytes::len).sum();
+                    if len as u64 == (start + RANGE).min(total) - start {
+                        Ok(frames)
                     } else {
                         Err(BlobError::Interrupted(format!(
-                            "range at {start}: {} bytes",
-                            bytes.len()
+                            "range at {start}: {len} bytes"
                         )))
                     }
+                }));
+                async move {
+                    let mut fetch = fetch;
+                    (&mut fetch.0).await.map_err(unavailable)?
                 }
             })
             .buffered(RANGES_IN_FLIGHT)
-            // Bounded chunks downstream (slices of the range, no copies).
             .flat_map(|range| {
                 futures_util::stream::iter(match range {
-                    Ok(bytes) => (0..bytes.len())
-                        .step_by(READ_CHUNK)
-                        .map(|at| Ok(bytes.slice(at..(at + READ_CHUNK).min(bytes.len()))))
-                        .collect::<Vec<_>>(),
+                    Ok(frames) => frames.into_iter().map(Ok).collect::<Vec<_>>(),
                     Err(e) => vec![Err(e)],
                 })
             });

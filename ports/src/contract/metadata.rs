@@ -651,6 +651,59 @@ pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
     }
 }
 
+pub async fn batches_are_found_by_author_among_many(store: Store) {
+    for i in 0..40 {
+        let mut b = batch(
+            &format!("m{i}"),
+            vec![file(
+                &format!("f{i}"),
+                &format!("by author {i}"),
+                Visibility::Public,
+            )],
+        );
+        b.author = format!("dev{i}@corp.example");
+        store.create_batch(b).await.expect("batch");
+    }
+    let mut solo = batch("solo", vec![file("s", "solo content", Visibility::Public)]);
+    solo.author = "solo@else.example".into();
+    store.create_batch(solo).await.expect("batch");
+    let search = |q: &str, before: Option<i64>, limit: usize| {
+        let store = Arc::clone(&store);
+        let q = q.to_owned();
+        async move {
+            store
+                .search_batches(&q, before, limit)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|b| (b.id, b.author))
+                .collect::<Vec<_>>()
+        }
+    };
+    let authors = |v: &[(i64, String)]| v.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>();
+    // Many authors match (a domain): newest first, capped, paged.
+    let domain = search("corp.example", None, 100).await;
+    assert_eq!(domain.len(), 40);
+    assert_eq!(domain[0].1, "dev39@corp.example");
+    let first = search("corp.example", None, 10).await;
+    assert_eq!(first, domain[..10]);
+    let next = search("corp.example", Some(first[9].0), 10).await;
+    assert_eq!(next, domain[10..20]);
+    // A few authors match.
+    let mut expected: Vec<String> = (30..40)
+        .rev()
+        .map(|i| format!("dev{i}@corp.example"))
+        .collect();
+    expected.push("dev3@corp.example".into());
+    assert_eq!(authors(&search("dev3", None, 100).await), expected);
+    assert_eq!(authors(&search("dev3", None, 3).await), expected[..3]);
+    assert_eq!(
+        authors(&search("solo@", None, 100).await),
+        ["solo@else.example"]
+    );
+    assert_eq!(search("nobody@", None, 100).await, []);
+}
+
 pub async fn searches_page_with_cursors(store: Store) {
     for i in 0..5 {
         store

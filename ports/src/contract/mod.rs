@@ -25,6 +25,7 @@ macro_rules! metadata_store_contract {
             backlog_counts_pending_uploads_and_missing_regions,
             legacy_batches_import_once_with_their_ids,
             searches_page_with_cursors,
+            batches_are_found_by_author_among_many,
         );
     };
     // Stores with server-side copies: `$pair` makes two stores of one
