@@ -176,6 +176,30 @@ async fn verifications_run_at_most_the_configured_number_at_once() {
     assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
 }
 
+/// A staging object replaced while it is read (the store reports Changed)
+/// is neither promoted nor rejected: the claim is released for later.
+#[tokio::test]
+async fn content_replaced_while_read_is_judged_later() {
+    let declared = slot(b"declared content", 16);
+    let mut store = MockMetadataStore::new();
+    store.expect_complete_upload().never();
+    store.expect_reject_upload().never();
+    store.expect_release_upload().times(1).returning(|_| Ok(()));
+    let mut east = blob("east");
+    east.expect_head().returning(|_| Ok(Some(info(16))));
+    east.expect_get().returning(|_| {
+        Ok(Box::pin(futures_util::stream::iter(vec![
+            Ok(bytes::Bytes::from_static(b"declared")),
+            Err(BlobError::Changed),
+        ])))
+    });
+    east.expect_promote().never();
+    east.expect_delete().never();
+    let svc = service(store, vec![east]);
+    let verdict = svc.verify_claimed(&declared).await.expect("no error");
+    assert_eq!(verdict, Verified::NotYet);
+}
+
 #[tokio::test]
 async fn wrong_size_is_rejected_without_reading_the_object() {
     let declared = slot(b"abc", 3);

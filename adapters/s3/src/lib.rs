@@ -37,6 +37,7 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Reads of larger objects go in ranges of this size, several at once: one
 /// S3 connection carries far less than SHA-512 hashes.
 const RANGE: u64 = 2 * 1024 * 1024;
+/// [`RANGE`] for `step_by`.
 const RANGE_USIZE: usize = 2 * 1024 * 1024;
 /// Ranges in flight per read; each is held in memory until its turn.
 const RANGES_IN_FLIGHT: usize = 4;
