@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use tooltool_domain::{
     Digest, ExistingFile, FileDisposition, PatchOp, RegionName, StagingKey, Visibility, reconcile,
@@ -175,38 +176,36 @@ async fn file_by_digest<C: GenericClient>(
     row.map(|r| file_from_row(&r, 0)).transpose()
 }
 
-async fn batch_by_id<C: GenericClient>(
+async fn batch_by_id<C: tokio_postgres::GenericClient>(
     c: &C,
     id: i64,
 ) -> Result<Option<BatchRecord>, MetadataError> {
     Ok(batches_by_ids(c, &[id]).await?.pop())
 }
 
-/// Loads batches with their files in two statements, in the order of `ids`
+/// Loads batches with their files in two pipelined statements, in the order of `ids`
 /// (unknown ids are left out): searches return up to a thousand batches,
 /// which must not cost a thousand round trips.
-async fn batches_by_ids<C: GenericClient>(
+async fn batches_by_ids<C: tokio_postgres::GenericClient>(
     c: &C,
     ids: &[i64],
 ) -> Result<Vec<BatchRecord>, MetadataError> {
-    let heads = c
-        .query(
+    // Typed (one round trip each, no prepare) and pipelined: both are sent
+    // before either answer is awaited.
+    let files_sql = format!(
+        "SELECT bf.batch_id, bf.filename, {FILE_COLUMNS} FROM batch_files bf \
+         JOIN files f ON f.id = bf.file_id WHERE bf.batch_id = ANY($1) \
+         ORDER BY bf.batch_id, bf.filename"
+    );
+    let params: [(&(dyn ToSql + Sync), Type); 1] = [(&ids, Type::INT8_ARRAY)];
+    let (heads, rows) = tokio::try_join!(
+        c.query_typed(
             "SELECT id, uploaded, author, message FROM batches WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(db_error)?;
-    let rows = c
-        .query(
-            &format!(
-                "SELECT bf.batch_id, bf.filename, {FILE_COLUMNS} FROM batch_files bf \
-                 JOIN files f ON f.id = bf.file_id WHERE bf.batch_id = ANY($1) \
-                 ORDER BY bf.batch_id, bf.filename"
-            ),
-            &[&ids],
-        )
-        .await
-        .map_err(db_error)?;
+            &params,
+        ),
+        c.query_typed(&files_sql, &params),
+    )
+    .map_err(db_error)?;
     let mut files: std::collections::HashMap<i64, Vec<(String, FileRecord)>> =
         std::collections::HashMap::new();
     for r in &rows {
@@ -407,7 +406,7 @@ impl MetadataStore for PgStore {
                 });
             }
         }
-        let record = batch_by_id(&tx, batch_id)
+        let record = batch_by_id::<tokio_postgres::Transaction>(&tx, batch_id)
             .await?
             .ok_or_else(|| internal("batch vanished inside its transaction"))?;
         tx.commit().await.map_err(db_error)?;
@@ -419,7 +418,7 @@ impl MetadataStore for PgStore {
 
     async fn get_batch(&self, id: i64) -> Result<Option<BatchRecord>, MetadataError> {
         let conn = self.pool.get().await.map_err(pool_error)?;
-        batch_by_id(&conn, id).await
+        batch_by_id::<tokio_postgres::Client>(&conn, id).await
     }
 
     async fn search_batches(
@@ -433,9 +432,9 @@ impl MetadataStore for PgStore {
         // Matching authors first (a small table, see migration V2), passed
         // as values so that the plan fits how many batches they have.
         let authors: Vec<String> = conn
-            .query(
+            .query_typed(
                 "SELECT author FROM batch_authors WHERE author LIKE $1",
-                &[&pattern],
+                &[(&pattern, Type::TEXT)],
             )
             .await
             .map_err(db_error)?
@@ -455,7 +454,7 @@ impl MetadataStore for PgStore {
             "SELECT id FROM batches WHERE author = ANY($4) AND id < $3 ORDER BY id DESC LIMIT $2"
         };
         let rows = conn
-            .query(
+            .query_typed(
                 // Each side yields its newest `limit` matches with its own
                 // best plan; an OR of the two would share one plan.
                 &format!(
@@ -465,16 +464,16 @@ impl MetadataStore for PgStore {
                      ORDER BY id DESC LIMIT $2"
                 ),
                 &[
-                    &pattern,
-                    &to_i64(limit as u64)?,
-                    &before.unwrap_or(i64::MAX),
-                    &authors,
+                    (&pattern, Type::TEXT),
+                    (&to_i64(limit as u64)?, Type::INT8),
+                    (&before.unwrap_or(i64::MAX), Type::INT8),
+                    (&authors, Type::TEXT_ARRAY),
                 ],
             )
             .await
             .map_err(db_error)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        batches_by_ids(&conn, &ids).await
+        batches_by_ids::<tokio_postgres::Client>(&conn, &ids).await
     }
 
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError> {
@@ -491,7 +490,7 @@ impl MetadataStore for PgStore {
         let conn = self.pool.get().await.map_err(pool_error)?;
         let literal = like_literal(q);
         let rows = conn
-            .query(
+            .query_typed(
                 &format!(
                     // Each side yields its first `limit` matches by digest,
                     // so a broad term walks the digest index and stops early.
@@ -503,10 +502,10 @@ impl MetadataStore for PgStore {
                      ORDER BY f.digest LIMIT $3"
                 ),
                 &[
-                    &format!("{literal}%"),
-                    &format!("%{literal}%"),
-                    &to_i64(limit as u64)?,
-                    &after.map(|d| d.to_string()).unwrap_or_default(),
+                    (&format!("{literal}%"), Type::TEXT),
+                    (&format!("%{literal}%"), Type::TEXT),
+                    (&to_i64(limit as u64)?, Type::INT8),
+                    (&after.map(|d| d.to_string()).unwrap_or_default(), Type::TEXT),
                 ],
             )
             .await
