@@ -426,15 +426,16 @@ impl BlobStore for S3Store {
         let etag = first.e_tag().map(str::to_owned);
         let received = u64::try_from(first.content_length().unwrap_or_default()).unwrap_or(0);
         let head = Self::body_stream(first.body);
-        let (Some(total), Some(etag)) = (total, etag) else {
-            return Ok(head); // the whole object came at once
+        let Some(total) = total else {
+            return Ok(head); // no Content-Range: the whole object came at once
         };
         if received >= total {
             return Ok(head);
         }
         // The rest in ranges, several in flight, each held until its turn
         // (memory: RANGES_IN_FLIGHT × RANGE), all of the version the first
-        // one came from (If-Match: a replaced object fails as Changed).
+        // one came from (If-Match: a replaced object fails as Changed;
+        // stores that send no ETag get no such check).
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
         let rest = futures_util::stream::iter((received..total).step_by(RANGE_USIZE))
             .map(move |start| {
@@ -443,7 +444,7 @@ impl BlobStore for S3Store {
                     .bucket(&bucket)
                     .key(&key)
                     .range(format!("bytes={start}-{}", (start + RANGE).min(total) - 1))
-                    .if_match(&etag);
+                    .set_if_match(etag.clone());
                 // A task per range, so that ranges keep arriving while the
                 // consumer works through an earlier one (a stream only makes
                 // progress when polled); aborted when the read is dropped.
