@@ -389,9 +389,8 @@ impl BlobStore for FsStore {
         if source.domain != COPY_DOMAIN {
             return Err(BlobError::Unsupported);
         }
-        check_key(key)?;
+        let dest = self.path(key)?; // checks the key before it becomes a path
         let from = PathBuf::from(&source.location).join(key);
-        let dest = self.path(key)?;
         let tmp = self.tmp_path();
         tokio::task::spawn_blocking(move || {
             let copy = || {

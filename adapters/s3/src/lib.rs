@@ -37,8 +37,6 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Reads of larger objects go in ranges of this size, several at once: one
 /// S3 connection carries far less than SHA-512 hashes.
 const RANGE: u64 = 2 * 1024 * 1024;
-/// [`RANGE`] for `step_by`.
-const RANGE_USIZE: usize = 2 * 1024 * 1024;
 /// Ranges in flight per read; each is held in memory until its turn.
 const RANGES_IN_FLIGHT: usize = 4;
 
@@ -437,7 +435,9 @@ impl BlobStore for S3Store {
         // one came from (If-Match: a replaced object fails as Changed;
         // stores that send no ETag get no such check).
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
-        let rest = futures_util::stream::iter((received..total).step_by(RANGE_USIZE))
+        let starts = std::iter::successors(Some(received), |start| Some(start + RANGE))
+            .take_while(move |start| *start < total);
+        let rest = futures_util::stream::iter(starts)
             .map(move |start| {
                 let request = client
                     .get_object()

@@ -28,19 +28,6 @@ macro_rules! metadata_store_contract {
             batches_are_found_by_author_among_many,
         );
     };
-    // Stores with server-side copies: `$pair` makes two stores of one
-    // copy domain.
-    (server_side_copy: $pair:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn copy_from_copies_between_stores_of_one_domain() {
-            let (a, b) = $pair;
-            $crate::contract::blob::copy_from_copies_between_stores_of_one_domain(
-                std::sync::Arc::new(a),
-                std::sync::Arc::new(b),
-            )
-            .await;
-        }
-    };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +41,8 @@ macro_rules! metadata_store_contract {
 
 /// Expands to one `#[tokio::test]` per blob-store contract case. `$make`
 /// is an async expression yielding a fresh store. Add `self_served` for
-/// stores whose signed URLs point at this server.
+/// stores whose signed URLs point at this server; stores with server-side
+/// copies also invoke `blob_store_contract!(server_side_copy: <pair>)`.
 #[macro_export]
 macro_rules! blob_store_contract {
     ($make:expr) => {
