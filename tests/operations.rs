@@ -218,7 +218,8 @@ async fn metrics_move_with_requests_and_verifications() {
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
-    tooltool::jobs::sweep_once(&app.service)
+    tooltool::jobs::Job::Sweep
+        .run_once(&app.service)
         .await
         .expect("sweep");
     let text = app.get("metrics").await.text().await.expect("text");

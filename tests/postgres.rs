@@ -96,8 +96,8 @@ async fn two_processes_on_one_database_verify_each_upload_once() {
         std::fs::write(&path, content).expect("write");
     }
     let (ra, rb) = tokio::join!(
-        tooltool::jobs::verify_once(&a.service),
-        tooltool::jobs::verify_once(&b.service)
+        tooltool::jobs::Job::Verify.run_once(&a.service),
+        tooltool::jobs::Job::Verify.run_once(&b.service)
     );
     let (ra, rb) = (ra.expect("a"), rb.expect("b"));
     assert_eq!(

@@ -58,7 +58,8 @@ async fn the_client_sequence_works_on_s3_with_replication() {
         .expect("body");
     assert_eq!(&got[..], content);
 
-    let report = tooltool::jobs::replicate_once(&app.service)
+    let report = tooltool::jobs::Job::Replicate
+        .run_once(&app.service)
         .await
         .expect("replicate");
     assert_eq!((report.done, report.failed), (1, 0));

@@ -87,7 +87,8 @@ async fn replication_fills_every_region_and_region_preference_is_honoured() {
     let loc = app.location(&format!("sha512/{d}?region=east")).await;
     assert!(loc.contains("/blob/west/"), "{loc}");
 
-    let report = tooltool::jobs::replicate_once(&app.service)
+    let report = tooltool::jobs::Job::Replicate
+        .run_once(&app.service)
         .await
         .expect("replicate");
     assert_eq!((report.done, report.failed), (1, 0));
@@ -96,7 +97,8 @@ async fn replication_fills_every_region_and_region_preference_is_honoured() {
         json!(["east", "west"])
     );
     assert!(app.data_path().join("east/sha512").join(&d).exists());
-    let again = tooltool::jobs::replicate_once(&app.service)
+    let again = tooltool::jobs::Job::Replicate
+        .run_once(&app.service)
         .await
         .expect("replicate");
     assert_eq!(again.done, 0, "nothing left to replicate");
@@ -272,7 +274,8 @@ async fn abandoned_slots_and_stray_staging_objects_are_swept() {
     );
 
     // Within the day, the sweep keeps the slot.
-    tooltool::jobs::sweep_once(&app.service)
+    tooltool::jobs::Job::Sweep
+        .run_once(&app.service)
         .await
         .expect("sweep");
     let state = app.get(&format!("upload/complete/sha512/{d}")).await;
@@ -280,7 +283,8 @@ async fn abandoned_slots_and_stray_staging_objects_are_swept() {
 
     // A day after its URL expired, the slot is abandoned.
     app.clock.advance(chrono::Duration::hours(22));
-    let report = tooltool::jobs::sweep_once(&app.service)
+    let report = tooltool::jobs::Job::Sweep
+        .run_once(&app.service)
         .await
         .expect("sweep");
     assert!(report.done >= 1);
@@ -312,7 +316,8 @@ async fn the_verification_job_promotes_staging_objects_left_behind() {
     let path = app.data_path().join("objects").join(key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, content).expect("write");
-    let report = tooltool::jobs::verify_once(&app.service)
+    let report = tooltool::jobs::Job::Verify
+        .run_once(&app.service)
         .await
         .expect("verify");
     assert_eq!(report.done, 1, "{report}");

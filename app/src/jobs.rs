@@ -1,17 +1,89 @@
-//! The in-process scheduler of the background jobs (PROTOCOL.md §3), and
-//! their one-shot forms for the CLI. Every job is safe to run in several
-//! processes at once: the metadata store hands out exclusive claims.
+//! The background jobs (PROTOCOL.md §3): the in-process scheduler and their
+//! one-shot forms for the CLI, both through [`Job::run_once`]. Every job
+//! is safe to run in several processes at once: the metadata store hands
+//! out exclusive claims.
 
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tooltool_ports::UseCaseError;
 
-use crate::config::Resolved;
 use crate::service::{Service, Verified};
 
 /// Items claimed per job run.
 const BATCH: usize = 64;
+
+/// One of the background jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Verifies pending uploads whose client never called `upload/complete`.
+    Verify,
+    /// Copies files to every configured region that lacks them.
+    Replicate,
+    /// Drops abandoned slots and stray staging objects.
+    Sweep,
+}
+
+impl Job {
+    pub const ALL: [Job; 3] = [Job::Verify, Job::Replicate, Job::Sweep];
+
+    /// The job's name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Verify => "verify",
+            Job::Replicate => "replicate",
+            Job::Sweep => "sweep",
+        }
+    }
+
+    /// The subcommand that runs it once (the originals' names).
+    pub fn command(self) -> &'static str {
+        match self {
+            Job::Verify => "check-pending-uploads",
+            Job::Replicate => "replicate",
+            Job::Sweep => "sweep",
+        }
+    }
+
+    fn interval(self, config: &crate::config::Jobs) -> Duration {
+        match self {
+            Job::Verify => config.verify_interval,
+            Job::Replicate => config.replicate_interval,
+            Job::Sweep => config.sweep_interval,
+        }
+    }
+
+    /// Runs the job once, recording its duration and result.
+    ///
+    /// # Errors
+    /// When the run as a whole failed (items that failed are counted in
+    /// the report).
+    pub async fn run_once(self, service: &Service) -> Result<Report, UseCaseError> {
+        let started = std::time::Instant::now();
+        let result = match self {
+            Job::Verify => verify_rounds(service).await,
+            Job::Replicate => replicate_rounds(service).await,
+            Job::Sweep => sweep(service).await,
+        };
+        match &result {
+            Ok(report) if *report != Report::default() => {
+                tracing::info!(job = self.name(), %report, "job ran");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(
+                job = self.name(),
+                error = e as &(dyn std::error::Error + 'static),
+                "job failed"
+            ),
+        }
+        let ok = result.as_ref().is_ok_and(|r| r.failed == 0);
+        service
+            .metrics()
+            .job_run(self.name(), started.elapsed().as_secs_f64(), ok);
+        result
+    }
+}
 
 /// Running job loops.
 pub struct Jobs {
@@ -27,75 +99,29 @@ impl Jobs {
     }
 }
 
-fn every<F, Fut>(
-    tasks: &mut JoinSet<()>,
-    cancel: &CancellationToken,
-    name: &'static str,
-    period: Duration,
-    run: F,
-) where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    if period.is_zero() {
-        tracing::info!(job = name, "disabled");
-        return;
-    }
-    let cancel = cancel.clone();
-    tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = ticker.tick() => run().await,
-            }
-        }
-    });
-}
-
-pub fn spawn(service: &Service, config: &Resolved) -> Jobs {
+/// Starts a loop per job whose interval is not zero.
+pub fn spawn(service: &Service, config: &crate::config::Jobs) -> Jobs {
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let s = service.clone();
-    every(
-        &mut tasks,
-        &cancel,
-        "verify",
-        config.verify_interval,
-        move || {
-            let s = s.clone();
-            async move {
-                let _ = verify_once(&s).await;
+    for job in Job::ALL {
+        let period = job.interval(config);
+        if period.is_zero() {
+            tracing::info!(job = job.name(), "disabled");
+            continue;
+        }
+        let (cancel, service) = (cancel.clone(), service.clone());
+        tasks.spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    // Failures are logged and counted by run_once; the loop goes on.
+                    _ = ticker.tick() => { let _ = job.run_once(&service).await; }
+                }
             }
-        },
-    );
-    let s = service.clone();
-    every(
-        &mut tasks,
-        &cancel,
-        "replicate",
-        config.replicate_interval,
-        move || {
-            let s = s.clone();
-            async move {
-                let _ = replicate_once(&s).await;
-            }
-        },
-    );
-    let s = service.clone();
-    every(
-        &mut tasks,
-        &cancel,
-        "sweep",
-        config.sweep_interval,
-        move || {
-            let s = s.clone();
-            async move {
-                let _ = sweep_once(&s).await;
-            }
-        },
-    );
+        });
+    }
     Jobs { cancel, tasks }
 }
 
@@ -119,40 +145,10 @@ impl std::fmt::Display for Report {
 }
 
 /// Verifies every due pending upload, in rounds of [`BATCH`].
-/// Runs a job once, recording its duration and result.
-async fn timed<F: std::future::Future<Output = Result<Report, String>>>(
-    service: &Service,
-    job: &'static str,
-    run: F,
-) -> Result<Report, String> {
-    let started = std::time::Instant::now();
-    let result = run.await;
-    let ok = result.as_ref().is_ok_and(|r| r.failed == 0);
-    service
-        .metrics()
-        .job_run(job, started.elapsed().as_secs_f64(), ok);
-    result
-}
-
-pub async fn verify_once(service: &Service) -> Result<Report, String> {
-    timed(service, "verify", verify_rounds(service)).await
-}
-
-pub async fn replicate_once(service: &Service) -> Result<Report, String> {
-    timed(service, "replicate", replicate_rounds(service)).await
-}
-
-pub async fn sweep_once(service: &Service) -> Result<Report, String> {
-    timed(service, "sweep", sweep_run(service)).await
-}
-
-async fn verify_rounds(service: &Service) -> Result<Report, String> {
+async fn verify_rounds(service: &Service) -> Result<Report, UseCaseError> {
     let mut report = Report::default();
     loop {
-        let results = service.verify_pending(BATCH).await.map_err(|e| {
-            tracing::error!(error = %e, "verification job failed");
-            e.to_string()
-        })?;
+        let results = service.verify_pending(BATCH).await?;
         let n = results.len();
         for (slot, result) in results {
             match result {
@@ -160,7 +156,7 @@ async fn verify_rounds(service: &Service) -> Result<Report, String> {
                 Ok(Verified::Rejected(_)) => report.rejected += 1,
                 Ok(Verified::NotYet) => report.waiting += 1,
                 Err(e) => {
-                    tracing::warn!(slot = %slot.key, error = %e, "verification failed");
+                    tracing::warn!(slot = %slot.key, error = &e as &(dyn std::error::Error + 'static), "verification failed");
                     report.failed += 1;
                 }
             }
@@ -168,51 +164,33 @@ async fn verify_rounds(service: &Service) -> Result<Report, String> {
         // Slots with nothing to judge are released and would be claimed
         // again at once; one pass per run is enough for them.
         if n < BATCH || report.waiting > 0 {
-            break;
+            return Ok(report);
         }
         tracing::info!(%report, "verification in progress");
     }
-    if report != Report::default() {
-        tracing::info!(%report, "verification job ran");
-    }
-    Ok(report)
 }
 
-async fn replicate_rounds(service: &Service) -> Result<Report, String> {
+/// Replicates every file missing from a region, in rounds of [`BATCH`].
+async fn replicate_rounds(service: &Service) -> Result<Report, UseCaseError> {
     let mut report = Report::default();
     loop {
-        let results = service.replicate(BATCH).await.map_err(|e| {
-            tracing::error!(error = %e, "replication job failed");
-            e.to_string()
-        })?;
-        let n = results.len();
+        let results = service.replicate(BATCH).await?;
+        if results.is_empty() {
+            return Ok(report);
+        }
         for (_, _, result) in results {
             match result {
                 Ok(()) => report.done += 1,
                 Err(_) => report.failed += 1,
             }
         }
-        if n == 0 {
-            break;
-        }
         tracing::info!(%report, "replication in progress");
     }
-    if report != Report::default() {
-        tracing::info!(%report, "replication job ran");
-    }
-    Ok(report)
 }
 
-async fn sweep_run(service: &Service) -> Result<Report, String> {
-    let deleted = service.sweep().await.map_err(|e| {
-        tracing::error!(error = %e, "sweep job failed");
-        e.to_string()
-    })?;
-    if deleted > 0 {
-        tracing::info!(deleted, "sweep job ran");
-    }
+async fn sweep(service: &Service) -> Result<Report, UseCaseError> {
     Ok(Report {
-        done: deleted,
+        done: service.sweep().await?,
         ..Report::default()
     })
 }

@@ -2,8 +2,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tooltool::SystemClock;
 use tooltool::config::{Cli, Command};
-use tooltool::{SystemClock, jobs};
+use tooltool::jobs::Job;
+use tooltool_ports::Chain;
 
 /// Prints one line and fails, the way every start-up error should look.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -58,12 +60,12 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let sentry = config.sentry_dsn.as_ref().map(|dsn| {
-        tooltool::telemetry::sentry_options(&dsn.0, &config.sentry_environment)
+    let telemetry = &config.telemetry;
+    let sentry = telemetry.sentry_dsn.as_ref().map(|dsn| {
+        tooltool::telemetry::sentry_options(&dsn.0, &telemetry.sentry_environment)
             .expect("validated by Config::resolve")
     });
-    let _sentry =
-        tooltool::telemetry::install(&cli.config.log_level, &cli.config.log_format, sentry);
+    let _sentry = tooltool::telemetry::install(&telemetry.log_level, &telemetry.log_format, sentry);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let wired = match tooltool::wire(config, Arc::new(SystemClock)).await {
@@ -75,11 +77,11 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     return fail(format!(
                         "LISTEN: cannot listen on {}: {e}",
-                        wired.config.listen
+                        wired.config.listen.listen
                     ));
                 }
             };
-            tracing::info!(listen = %wired.config.listen, public_url = %wired.config.public_url, regions = ?wired.service.region_names(), "tooltool serving");
+            tracing::info!(listen = %wired.config.listen.listen, public_url = %wired.config.listen.public_url, regions = ?wired.service.region_names(), "tooltool serving");
             match tooltool::serve(wired, acceptor, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
@@ -126,7 +128,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Openapi => {
-            print!("{}", tooltool_http::openapi_json(&config.public_url));
+            print!("{}", tooltool_http::openapi_json(&config.listen.public_url));
             ExitCode::SUCCESS
         }
         Command::ImportLegacy { from } => match tooltool::import_legacy(&config, &from).await {
@@ -142,12 +144,6 @@ async fn main() -> ExitCode {
     }
 }
 
-enum Job {
-    Verify,
-    Replicate,
-    Sweep,
-}
-
 /// Runs one job once (for cron-style schedulers): prints what it did and
 /// exits non-zero when the run or any item failed.
 async fn run_job(config: tooltool::config::Resolved, job: Job) -> ExitCode {
@@ -155,15 +151,8 @@ async fn run_job(config: tooltool::config::Resolved, job: Job) -> ExitCode {
         Ok(w) => w,
         Err(e) => return fail(e),
     };
-    let (name, result) = match job {
-        Job::Verify => (
-            "check-pending-uploads",
-            jobs::verify_once(&wired.service).await,
-        ),
-        Job::Replicate => ("replicate", jobs::replicate_once(&wired.service).await),
-        Job::Sweep => ("sweep", jobs::sweep_once(&wired.service).await),
-    };
-    match result {
+    let name = job.command();
+    match job.run_once(&wired.service).await {
         Ok(report) => {
             println!("{name}: {report}");
             if report.failed > 0 {
@@ -172,6 +161,6 @@ async fn run_job(config: tooltool::config::Resolved, job: Job) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Err(e) => fail(format!("{name}: {e}")),
+        Err(e) => fail(format!("{name}: {}", Chain(&e))),
     }
 }

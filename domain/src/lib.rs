@@ -20,7 +20,7 @@ pub use batch::{
     reconcile,
 };
 pub use digest::{Digest, InvalidDigest};
-pub use keys::{StagingKey, final_key};
+pub use keys::{ObjectKey, StagingKey};
 pub use manage::PatchOp;
 pub use principal::{Permissions, Principal};
 pub use region::{InvalidRegion, RegionName, choose_region};

@@ -1,42 +1,14 @@
+//! The driving port: what the application offers its fronts (the HTTP
+//! API, and any other driving adapter), in domain types.
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use tooltool_domain::{DeclaredFile, Digest, PatchOp, Permissions, Principal, RegionName};
 
-use crate::{BatchRecord, ByteRange, ByteStream, FileRecord, Opened};
-
-/// The class of a failed use case; the HTTP front maps each to one status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    Conflict,
-    PayloadTooLarge,
-    RangeNotSatisfiable,
-    /// A dependency (database, storage, auth service) cannot be reached.
-    Unavailable,
-    Internal,
-}
-
-/// A failed use case. `message` is shown to the client for 4xx kinds; for
-/// `Unavailable`/`Internal` it is logged and the client sees a generic text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    pub kind: ErrorKind,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
-    }
-}
+use crate::{
+    AuthRequest, BatchRecord, ByteRange, ByteStream, Cause, FileRecord, Opened, UseCaseError,
+};
 
 /// A parsed `POST /upload` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +35,30 @@ pub enum UploadProgress {
     Pending { retry_after_secs: u64 },
 }
 
-/// The verdict of one dependency check, by name (`database`, `storage:<region>`).
-pub type HealthChecks = Vec<(String, Result<(), String>)>;
+/// The verdict of one dependency check, by name (`database`,
+/// `storage:<region>`, `taskcluster`), with the cause of a failure.
+pub type HealthChecks = Vec<(String, Result<(), Cause>)>;
 
-/// The driving port: every use case the HTTP front can invoke. Inputs are
-/// already parsed into domain types; permission checks happen here.
+/// The driving port: every use case a front can invoke. Inputs are parsed
+/// into domain types by the front; permission checks happen behind it.
+///
+/// # Errors
+/// Every method fails with a [`UseCaseError`] whose kind says what happened
+/// and whose message may be shown to the caller; server faults keep their
+/// cause as the error's source.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ToolTool: Send + Sync {
     /// The permission rules this service applies.
     fn permissions(&self) -> &Permissions;
+
+    /// The principal a credential stands for: the authenticator of its
+    /// scheme decides. A credential of an unknown scheme, or one its
+    /// authenticator refuses, is [`crate::ErrorKind::NotAuthenticated`]
+    /// (never anonymous); an authority that cannot be asked is
+    /// [`crate::ErrorKind::Unavailable`]. Requests without a credential are
+    /// anonymous and need no call.
+    async fn authenticate(&self, request: &AuthRequest) -> Result<Principal, UseCaseError>;
 
     /// Where to download the file from: a signed URL.
     async fn download(
@@ -79,16 +66,16 @@ pub trait ToolTool: Send + Sync {
         principal: &Principal,
         digest: &Digest,
         region: Option<RegionName>,
-    ) -> Result<String, ApiError>;
+    ) -> Result<String, UseCaseError>;
 
     async fn create_batch(
         &self,
         principal: &Principal,
         request: BatchRequest,
         region: Option<RegionName>,
-    ) -> Result<CreatedBatchView, ApiError>;
+    ) -> Result<CreatedBatchView, UseCaseError>;
 
-    async fn upload_complete(&self, digest: &Digest) -> Result<UploadProgress, ApiError>;
+    async fn upload_complete(&self, digest: &Digest) -> Result<UploadProgress, UseCaseError>;
 
     /// A page of batches matching `q`, newest first, below id `before`;
     /// `limit` defaults to 100 and may not exceed 1000.
@@ -97,9 +84,9 @@ pub trait ToolTool: Send + Sync {
         q: &str,
         before: Option<i64>,
         limit: Option<usize>,
-    ) -> Result<Vec<BatchRecord>, ApiError>;
+    ) -> Result<Vec<BatchRecord>, UseCaseError>;
 
-    async fn get_batch(&self, id: i64) -> Result<BatchRecord, ApiError>;
+    async fn get_batch(&self, id: i64) -> Result<BatchRecord, UseCaseError>;
 
     /// A page of files matching `q`, by digest, after `after`; `limit`
     /// defaults to 100 and may not exceed 1000.
@@ -108,16 +95,16 @@ pub trait ToolTool: Send + Sync {
         q: &str,
         after: Option<Digest>,
         limit: Option<usize>,
-    ) -> Result<Vec<FileRecord>, ApiError>;
+    ) -> Result<Vec<FileRecord>, UseCaseError>;
 
-    async fn get_file(&self, digest: &Digest) -> Result<FileRecord, ApiError>;
+    async fn get_file(&self, digest: &Digest) -> Result<FileRecord, UseCaseError>;
 
     async fn patch_file(
         &self,
         principal: &Principal,
         digest: &Digest,
         ops: Vec<PatchOp>,
-    ) -> Result<FileRecord, ApiError>;
+    ) -> Result<FileRecord, UseCaseError>;
 
     /// Checks every dependency the use cases need (metadata store, each
     /// storage region). Never fails as a whole: each check has its verdict.
@@ -126,21 +113,24 @@ pub trait ToolTool: Send + Sync {
     /// The metrics in the text exposition format, backlog refreshed.
     async fn metrics_text(&self) -> String;
 
-    /// Receives the body of a PUT to a self-served signed URL.
+    /// Receives the body of a PUT to a self-served signed URL:
+    /// `/blob/<region>/<key>?<query>`, `key` as it appears in the path.
+    /// Done once the content is verified (a mismatch is
+    /// [`crate::ErrorKind::Invalid`] and keeps nothing).
     async fn receive_blob(
         &self,
-        region: &str,
+        region: &RegionName,
         key: &str,
         query: &str,
         body: ByteStream,
-    ) -> Result<(), ApiError>;
+    ) -> Result<(), UseCaseError>;
 
-    /// Serves a GET of a self-served signed URL.
+    /// Serves a GET of a self-served signed URL (see `receive_blob`).
     async fn serve_blob(
         &self,
-        region: &str,
+        region: &RegionName,
         key: &str,
         query: &str,
         range: ByteRange,
-    ) -> Result<Opened, ApiError>;
+    ) -> Result<Opened, UseCaseError>;
 }

@@ -2,6 +2,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tooltool_domain::Principal;
 
+use crate::Cause;
+
 /// What an authenticator may look at: everything a request-signing scheme
 /// such as Hawk covers, already extracted from the HTTP request.
 #[derive(Debug, Clone, Default)]
@@ -20,15 +22,22 @@ pub struct AuthRequest {
     pub body: Option<Bytes>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The credential is present but not acceptable; the text says why and
-    /// is shown to the client (401). It MUST NOT echo secrets.
+    /// is shown to the client. It MUST NOT echo secrets.
     #[error("{0}")]
     Invalid(String),
-    /// The authority that would decide (e.g. Taskcluster) could not be asked (503).
-    #[error("authentication service unavailable: {0}")]
-    Unavailable(String),
+    /// The authority that would decide (e.g. Taskcluster) could not be
+    /// asked, or answered nonsense; retryable.
+    #[error("authentication service unavailable")]
+    Unavailable(#[source] Cause),
+}
+
+impl AuthError {
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
 }
 
 /// Turns one credential scheme into a principal.
@@ -36,7 +45,7 @@ pub enum AuthError {
 /// # Errors
 /// Implementations MUST answer [`AuthError::Invalid`] for any credential of
 /// their scheme that is malformed, badly signed, expired or unknown, never
-/// an anonymous principal: a present-but-bad credential is a 401
+/// an anonymous principal: a present-but-bad credential is refused
 /// (PROTOCOL.md §4 Decision).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -47,9 +56,16 @@ pub trait Authenticator: Send + Sync {
 
     async fn authenticate(&self, request: &AuthRequest) -> Result<Principal, AuthError>;
 
-    /// Whether the authority behind this authenticator can be reached, for
-    /// health checks. Self-contained authenticators have nothing to check.
-    async fn check(&self) -> Result<(), String> {
+    /// The external authority this authenticator asks (e.g. `taskcluster`),
+    /// named in health checks; `None` for self-contained authenticators
+    /// (a key, a local list of clients), which have nothing to check.
+    fn authority(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Whether [`Authenticator::authority`] can be reached, for health
+    /// checks; only called when it is `Some`.
+    async fn check(&self) -> Result<(), AuthError> {
         Ok(())
     }
 }

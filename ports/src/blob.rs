@@ -1,10 +1,17 @@
+//! The bytes of one region: [`BlobStore`], what every store does, and
+//! [`SelfServed`], what only a store whose signed URLs point back at this
+//! server does (receive uploads, serve downloads).
+
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use tooltool_domain::{Observed, RegionName, StagingKey};
+use tooltool_domain::{Digest, ObjectKey, Observed, RegionName, StagingKey};
+
+use crate::Cause;
 
 /// A stream of object bytes. Producers MUST yield bounded chunks (no
 /// whole-object buffers) so that memory stays flat whatever the size.
@@ -40,11 +47,12 @@ pub enum ByteRange {
     Suffix(u64),
 }
 
-/// An object opened for serving, possibly a slice of it.
+/// A verified file opened for serving, possibly a slice of it.
 pub struct Opened {
+    /// The file's digest: its content, hence the strongest version tag.
+    pub digest: Digest,
     /// The whole object's size.
     pub size: u64,
-    pub etag: String,
     /// The served slice `[start, end]` inclusive, `None` for the whole object.
     pub range: Option<(u64, u64)>,
     pub body: ByteStream,
@@ -53,6 +61,7 @@ pub struct Opened {
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Opened")
+            .field("digest", &self.digest)
             .field("size", &self.size)
             .field("range", &self.range)
             .finish_non_exhaustive()
@@ -72,11 +81,12 @@ pub struct CopySource {
     pub location: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("no such object")]
     NotFound,
-    /// A self-served signed URL is expired, altered or for another object.
+    /// A self-served signed URL is expired, altered or for another object;
+    /// the text says which, for the client.
     #[error("{0}")]
     Forbidden(String),
     /// The object changed since it was inspected; nothing was promoted.
@@ -87,22 +97,34 @@ pub enum BlobError {
     TooLarge { limit: u64 },
     #[error("requested range not satisfiable for an object of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
-    /// This store does not do that (e.g. S3 does not receive bytes through us).
-    #[error("not supported by this storage backend")]
-    Unsupported,
-    /// The sending side went away mid-stream.
-    #[error("transfer interrupted: {0}")]
-    Interrupted(String),
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    /// [`BlobStore::copy_from`] was given a source of another copy domain
+    /// (a caller's mistake: such copies stream); nothing was copied.
+    #[error("the copy source {0:?} is not in this store's copy domain")]
+    OtherDomain(CopySource),
+    /// The sending side went away mid-stream, or sent another length.
+    #[error("transfer interrupted")]
+    Interrupted(#[source] Cause),
+    #[error("storage unavailable")]
+    Unavailable(#[source] Cause),
 }
 
-/// The bytes of one region. Keys are `sha512/<digest>` for verified files
-/// and [`StagingKey`]s for upload slots; nothing else is ever written.
+impl BlobError {
+    pub fn interrupted(cause: impl Into<Cause>) -> Self {
+        Self::Interrupted(cause.into())
+    }
+
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+}
+
+/// The bytes of one region. Keys are [`ObjectKey`]s: verified files and
+/// upload slots; nothing else is ever written.
 ///
 /// # Errors
-/// Native errors (io, SDK) MUST be mapped to [`BlobError`]; a missing object
-/// is [`BlobError::NotFound`] (or `Ok(None)` for [`BlobStore::head`]).
+/// Native errors (io, SDK) MUST be mapped to [`BlobError`], keeping them as
+/// the cause; a missing object is [`BlobError::NotFound`] (or `Ok(None)`
+/// for [`BlobStore::head`]).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -118,15 +140,22 @@ pub trait BlobStore: Send + Sync {
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError>;
 
-    /// A URL that lets anyone GET `key` until `expires`, and nothing else.
-    async fn presign_get(&self, key: &str, expires: DateTime<Utc>) -> Result<String, BlobError>;
+    /// A URL that lets anyone GET the verified file `digest` until
+    /// `expires`, and nothing else. Only verified files are ever handed out.
+    async fn presign_get(
+        &self,
+        digest: &Digest,
+        expires: DateTime<Utc>,
+    ) -> Result<String, BlobError>;
 
-    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError>;
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, BlobError>;
 
-    /// The object's bytes as a stream, in bounded chunks.
-    async fn get(&self, key: &str) -> Result<ByteStream, BlobError>;
+    /// The object's bytes as a stream, in bounded chunks. A store that
+    /// reads in several requests MUST fail with [`BlobError::Changed`] when
+    /// the object is replaced half way, never mix two versions.
+    async fn get(&self, key: &ObjectKey) -> Result<ByteStream, BlobError>;
 
-    /// Moves the staging object to `sha512/<digest>` **only if** it is still
+    /// Moves the staging object to its file's key **only if** it is still
     /// the version described by `inspected` (the one that was hashed);
     /// otherwise [`BlobError::Changed`] and nothing is promoted. After
     /// success the staging object is gone. Promoting onto an existing final
@@ -134,38 +163,61 @@ pub trait BlobStore: Send + Sync {
     async fn promote(&self, staging: &StagingKey, inspected: &ObjectInfo) -> Result<(), BlobError>;
 
     /// Stores a stream of exactly `size` bytes at `key` (replication).
-    /// The object MUST only become visible once complete.
-    async fn put(&self, key: &str, size: u64, body: ByteStream) -> Result<(), BlobError>;
+    /// The object MUST only become visible once complete; a stream of
+    /// another length is [`BlobError::Interrupted`] and leaves nothing.
+    async fn put(&self, key: &ObjectKey, size: u64, body: ByteStream) -> Result<(), BlobError>;
 
     /// How other stores can copy from this one server-side; `None` when
     /// copies from it must stream through this server.
     fn copy_source(&self) -> Option<CopySource>;
 
-    /// Copies the object at `key` (of `size` bytes) from `source`, a
-    /// [`CopySource`] of the same domain as this store's own, to `key` here
-    /// without streaming it through this server (replication). Like
+    /// Copies the verified file `digest` (of `size` bytes) from `source`, a
+    /// [`CopySource`] of the same domain as this store's own, without
+    /// streaming it through this server (replication). Like
     /// [`BlobStore::put`], the object MUST only become visible once
     /// complete, and nothing of a failed copy stays behind. A missing source
-    /// object is [`BlobError::NotFound`]; stores without server-side copies
-    /// answer [`BlobError::Unsupported`].
-    async fn copy_from(&self, source: &CopySource, key: &str, size: u64) -> Result<(), BlobError>;
+    /// object is [`BlobError::NotFound`]; a source of another domain is
+    /// [`BlobError::OtherDomain`].
+    async fn copy_from(
+        &self,
+        source: &CopySource,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), BlobError>;
 
     /// Deletes `key`; deleting a missing object is not an error.
-    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    async fn delete(&self, key: &ObjectKey) -> Result<(), BlobError>;
 
     /// Staging objects last modified before `before` (for the sweep).
     async fn list_staging(&self, before: DateTime<Utc>) -> Result<Vec<StagingKey>, BlobError>;
 
-    /// For stores whose signed URLs point at this server: checks that the
-    /// URL's query grants `method` on `key` at `now`. Stores that sign for
-    /// someone else answer [`BlobError::Unsupported`].
+    /// The store's own receiving and serving, when its signed URLs point at
+    /// this server (local directories); `None` for stores that sign URLs
+    /// of their own service (S3).
+    fn self_served(&self) -> Option<Arc<dyn SelfServed>> {
+        None
+    }
+}
+
+/// What a store whose signed URLs point at this server does besides
+/// [`BlobStore`]: it checks the URLs it signed, receives uploads and serves
+/// downloads through this server's `/blob/<region>/<key>` routes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SelfServed: Send + Sync {
+    /// Checks that a request for `key` (the key's text in the URL path, as
+    /// signed) with `query` at `now` carries a URL this store signed for
+    /// `method`, and returns the key it grants. Anything else (no or a
+    /// wrong signature, another method, key or size, an expired URL, a key
+    /// that names nothing) is [`BlobError::Forbidden`] with a sentence for
+    /// the client. This is where a URL's key text is parsed.
     fn authorize(
         &self,
         method: SignedMethod,
         key: &str,
         query: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), BlobError>;
+    ) -> Result<ObjectKey, BlobError>;
 
     /// Receives an upload for `key` through this server, hashing while
     /// writing: at most `limit` bytes are accepted (more is
@@ -179,6 +231,7 @@ pub trait BlobStore: Send + Sync {
         body: ByteStream,
     ) -> Result<(Observed, ObjectInfo), BlobError>;
 
-    /// Opens a verified object for serving through this server.
-    async fn open(&self, key: &str, range: ByteRange) -> Result<Opened, BlobError>;
+    /// Opens the verified file `digest` for serving through this server;
+    /// a range outside it is [`BlobError::RangeNotSatisfiable`].
+    async fn open(&self, digest: &Digest, range: ByteRange) -> Result<Opened, BlobError>;
 }

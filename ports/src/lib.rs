@@ -1,7 +1,8 @@
 //! The ports of the tooltool hexagon: what the application needs from the
-//! outside world (driven ports: [`MetadataStore`], [`BlobStore`],
-//! [`Authenticator`], [`Clock`]) and what it offers to the HTTP front
-//! (the driving port [`ToolTool`]).
+//! outside world (driven ports: [`MetadataStore`], [`BlobStore`] with its
+//! optional [`SelfServed`] capability, [`Authenticator`], [`Clock`],
+//! [`Metrics`]) and what it offers to its fronts (the driving port
+//! [`ToolTool`], whose errors are [`UseCaseError`]s).
 //!
 //! Every trait documents what each implementation MUST do; the `contract`
 //! feature turns those documents into suites every adapter runs.
@@ -10,20 +11,23 @@ mod api;
 mod auth;
 mod blob;
 mod clock;
+mod error;
 mod metadata;
 mod metrics;
 
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use api::{
-    ApiError, BatchRequest, CreatedBatchView, ErrorKind, HealthChecks, ToolTool, UploadProgress,
-};
+pub use api::{BatchRequest, CreatedBatchView, HealthChecks, ToolTool, UploadProgress};
 pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{
-    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SignedMethod,
+    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SelfServed,
+    SignedMethod,
 };
 pub use clock::Clock;
+pub use error::{
+    Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, UseCaseError,
+};
 pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,
     PendingUpload, UploadState,
@@ -32,6 +36,6 @@ pub use metrics::{Metrics, NoMetrics};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use {
-    auth::MockAuthenticator, blob::MockBlobStore, clock::MockClock, metadata::MockMetadataStore,
-    metrics::MockMetrics,
+    api::MockToolTool, auth::MockAuthenticator, blob::MockBlobStore, blob::MockSelfServed,
+    clock::MockClock, metadata::MockMetadataStore, metrics::MockMetrics,
 };

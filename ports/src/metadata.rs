@@ -4,6 +4,8 @@ use tooltool_domain::{
     BatchError, DeclaredFile, Digest, PatchOp, RegionName, StagingKey, Visibility,
 };
 
+use crate::Cause;
+
 /// A file as stored: its instances are the regions holding a verified copy,
 /// sorted by region name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,23 +87,36 @@ pub struct UploadState {
     pub rejection: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     /// The batch breaks a rule against what is stored; nothing was written.
     #[error(transparent)]
     Rejected(#[from] BatchError),
-    #[error("metadata store unavailable: {0}")]
-    Unavailable(String),
-    #[error("metadata store failure: {0}")]
-    Internal(String),
+    /// The store cannot be reached or refused for a passing reason
+    /// (connection lost, overload, a deadlock broken): retryable.
+    #[error("metadata store unavailable")]
+    Unavailable(#[source] Cause),
+    #[error("metadata store failure")]
+    Internal(#[source] Cause),
+}
+
+impl MetadataError {
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
 }
 
 /// Files, instances, batches and upload slots.
 ///
 /// # Errors
 /// Every method maps native failures to [`MetadataError::Unavailable`]
-/// (cannot reach the store: retryable) or [`MetadataError::Internal`]; no
-/// method leaves a partial write behind when it fails.
+/// (cannot reach the store: retryable) or [`MetadataError::Internal`],
+/// keeping the native error as the cause; no method leaves a partial write
+/// behind when it fails.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MetadataStore: Send + Sync {

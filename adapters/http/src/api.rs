@@ -8,7 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use tooltool_domain::{Digest, Principal, RegionName};
-use tooltool_ports::{ToolTool, UploadProgress};
+use tooltool_ports::{ErrorKind, ToolTool, UploadProgress, UseCaseError};
 
 use crate::model::{
     Batch, BatchList, CreatedBatch, CreatedBatchResult, Empty, FileList, FileWithInstances,
@@ -32,9 +32,8 @@ enum Tag {
 }
 
 pub struct Api {
+    /// `None` only to render the document, which calls no operation.
     pub service: Option<Arc<dyn ToolTool>>,
-    /// Checked by the heartbeat (e.g. Taskcluster).
-    pub authenticators: Vec<Arc<dyn tooltool_ports::Authenticator>>,
     pub version: VersionInfo,
 }
 
@@ -83,17 +82,13 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 impl Api {
     fn service(&self) -> Result<&dyn ToolTool> {
         self.service.as_deref().ok_or_else(|| {
-            tooltool_ports::ApiError::new(
-                tooltool_ports::ErrorKind::Unavailable,
-                "document-only API instance received a request",
-            )
-            .into()
+            UseCaseError::internal("document-only API instance received a request").into()
         })
     }
 }
 
 fn digest(text: &str) -> Result<Digest> {
-    Digest::parse(text).map_err(|e| ErrorResponse::bad_request(e.to_string()))
+    Digest::parse(text).map_err(|e| UseCaseError::invalid(e.to_string()).into())
 }
 
 /// An unknown or malformed region is no preference (PROTOCOL.md §2.1).
@@ -103,9 +98,8 @@ fn region(q: Option<String>) -> Option<RegionName> {
 
 fn query(q: Option<String>) -> Result<String> {
     q.ok_or_else(|| {
-        ErrorResponse::bad_request(
-            "the query parameter 'q' is required (use q= to list everything)",
-        )
+        UseCaseError::invalid("the query parameter 'q' is required (use q= to list everything)")
+            .into()
     })
 }
 
@@ -114,7 +108,7 @@ fn page_limit(limit: Option<String>) -> Result<Option<usize>> {
     limit
         .map(|l| {
             l.parse::<usize>()
-                .map_err(|_| ErrorResponse::bad_request("limit must be a positive integer"))
+                .map_err(|_| UseCaseError::invalid("limit must be a positive integer").into())
         })
         .transpose()
 }
@@ -136,8 +130,6 @@ pub enum CompleteResponse {
     Pending(ApiJson<Problem>, #[oai(header = "X-Retry-After")] u64),
 }
 
-/// The body of a 302, as the original (Flask) answered: handy in a browser
-/// or with `curl` without `-L`.
 /// Who the server thinks the caller is.
 #[derive(Debug, Clone, Object)]
 pub struct CallerPermissions {
@@ -151,6 +143,8 @@ pub struct CallerPermissions {
     pub anonymous_public_download: bool,
 }
 
+/// The body of a 302, as the original (Flask) answered: handy in a browser
+/// or with `curl` without `-L`.
 fn redirect_page(url: &str) -> String {
     const HEAD: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"";
     const TAIL: &str = "</a>.  If not click the link.";
@@ -250,7 +244,7 @@ impl Api {
             .0
             .map(|b| {
                 b.parse::<i64>()
-                    .map_err(|_| ErrorResponse::bad_request("before must be a batch id"))
+                    .map_err(|_| ErrorResponse(UseCaseError::invalid("before must be a batch id")))
             })
             .transpose()?;
         let batches = self
@@ -270,9 +264,12 @@ impl Api {
         tag = "Tag::Upload"
     )]
     async fn get_batch(&self, id: Path<String>) -> Result<ApiJson<Batch>> {
-        let id: i64 = id
-            .parse()
-            .map_err(|_| ErrorResponse::not_found(format!("no upload batch with id {:?}", id.0)))?;
+        let id: i64 = id.parse().map_err(|_| {
+            ErrorResponse::from(UseCaseError::not_found(format!(
+                "no upload batch with id {:?}",
+                id.0
+            )))
+        })?;
         let batch = self.service()?.get_batch(id).await?;
         Ok(ApiJson(Batch::from(&batch)))
     }
@@ -296,8 +293,8 @@ impl Api {
         Ok(match self.service()?.upload_complete(&d).await? {
             UploadProgress::Done => CompleteResponse::Accepted(ApiJson(Empty {})),
             UploadProgress::Pending { retry_after_secs } => CompleteResponse::Pending(
-                ApiJson(Problem::new(
-                    poem::http::StatusCode::CONFLICT,
+                ApiJson(Problem::of(
+                    ErrorKind::NotYet,
                     "the upload of this file is not verified yet; retry after X-Retry-After seconds",
                 )),
                 retry_after_secs,
@@ -415,21 +412,14 @@ impl Api {
         tag = "Tag::Dockerflow"
     )]
     async fn heartbeat(&self) -> Result<HeartbeatResponse> {
-        let mut results = self.service()?.health().await;
-        for a in &self.authenticators {
-            if let Err(e) = a.check().await {
-                results.push(("taskcluster".to_owned(), Err(e)));
-            } else if a.scheme() == "Hawk" {
-                results.push(("taskcluster".to_owned(), Ok(())));
-            }
-        }
+        let results = self.service()?.health().await;
         let mut failed = Vec::new();
         let mut checks = BTreeMap::new();
         for (name, verdict) in results {
             let text = match verdict {
                 Ok(()) => "ok",
                 Err(cause) => {
-                    tracing::warn!(check = %name, %cause, "heartbeat check failed");
+                    tracing::warn!(check = %name, error = &*cause as &(dyn std::error::Error + 'static), "heartbeat check failed");
                     failed.push(name.clone());
                     "error"
                 }
@@ -443,8 +433,8 @@ impl Api {
             }))
         } else {
             HeartbeatResponse::Unhealthy(ApiJson(HeartbeatProblem {
-                problem: Problem::new(
-                    poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                problem: Problem::of(
+                    ErrorKind::Unavailable,
                     format!("unhealthy: {}", failed.join(", ")),
                 ),
                 checks,

@@ -1,7 +1,8 @@
 //! Resolves the caller before any operation runs: no credential header →
-//! anonymous; a header whose scheme has an authenticator → that
-//! authenticator's verdict; a header that is present but fails (bad
-//! credential, unknown scheme) → 401 (PROTOCOL.md §4 Decision).
+//! anonymous; a header → what the driving port's `authenticate` decides
+//! (a credential that is present but fails is refused, never anonymous:
+//! PROTOCOL.md §4 Decision). Refusals leave through `problem.rs` like any
+//! other use-case error.
 //!
 //! JSON request bodies are read here, once, with the size limit, because a
 //! scheme may sign the body (Hawk's payload hash) and because a body over
@@ -9,16 +10,16 @@
 
 use std::sync::Arc;
 
-use poem::http::{Method, StatusCode, header};
+use poem::http::{Method, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tooltool_domain::Principal;
-use tooltool_ports::{AuthError, AuthRequest, Authenticator};
+use tooltool_ports::{AuthRequest, ToolTool, UseCaseError};
 
-use crate::problem::problem_response;
+use crate::problem::ErrorResponse;
 
 #[derive(Clone)]
 pub struct AuthLayer {
-    pub authenticators: Arc<Vec<Arc<dyn Authenticator>>>,
+    pub service: Arc<dyn ToolTool>,
     pub max_json_body: usize,
     pub trust_proxy_headers: bool,
 }
@@ -93,6 +94,36 @@ fn host_and_port(req: &Request, trust_proxy: bool) -> (String, u16) {
     (host.to_owned(), port)
 }
 
+impl<E> AuthEndpoint<E> {
+    /// Reads a JSON body whole, within the limit (a declared length above
+    /// it is refused before anything is read), and puts it back for the
+    /// operation.
+    async fn read_body(&self, req: &mut Request) -> Result<bytes::Bytes, UseCaseError> {
+        let limit = self.layer.max_json_body;
+        let too_large = || {
+            UseCaseError::too_large(format!(
+                "the request body exceeds this server's limit of {limit} bytes"
+            ))
+        };
+        let declared = req
+            .header(header::CONTENT_LENGTH)
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        match req.take_body().into_bytes_limit(limit).await {
+            Ok(bytes) => {
+                req.set_body(bytes.clone());
+                Ok(bytes)
+            }
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+            Err(e) => Err(UseCaseError::invalid(format!(
+                "the request body could not be read: {e}"
+            ))),
+        }
+    }
+}
+
 impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     type Output = Response;
 
@@ -101,64 +132,15 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
         let is_blob = req.uri().path().starts_with("/blob/");
         let mut body = None;
         if !is_blob && matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-            let too_large = || {
-                problem_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the request body exceeds this server's limit of {} bytes",
-                        self.layer.max_json_body
-                    ),
-                )
-            };
-            let declared = req
-                .header(header::CONTENT_LENGTH)
-                .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > self.layer.max_json_body as u64) {
-                return Ok(too_large());
-            }
-            match req
-                .take_body()
-                .into_bytes_limit(self.layer.max_json_body)
-                .await
-            {
-                Ok(bytes) => {
-                    req.set_body(bytes.clone());
-                    body = Some(bytes);
-                }
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-                Err(e) => {
-                    return Ok(problem_response(
-                        StatusCode::BAD_REQUEST,
-                        format!("the request body could not be read: {e}"),
-                    ));
-                }
+            match self.read_body(&mut req).await {
+                Ok(bytes) => body = Some(bytes),
+                Err(e) => return Ok(ErrorResponse(e).into_response()),
             }
         }
 
         let principal = match credentials(&req) {
             None => Principal::anonymous(),
             Some(credentials) => {
-                let scheme = credentials.split_whitespace().next().unwrap_or_default();
-                let Some(authenticator) = self
-                    .layer
-                    .authenticators
-                    .iter()
-                    .find(|a| a.scheme().eq_ignore_ascii_case(scheme))
-                else {
-                    let known: Vec<_> = self
-                        .layer
-                        .authenticators
-                        .iter()
-                        .map(|a| a.scheme())
-                        .collect();
-                    return Ok(problem_response(
-                        StatusCode::UNAUTHORIZED,
-                        format!(
-                            "unsupported authorization scheme {scheme:?}; this server accepts: {}",
-                            known.join(", ")
-                        ),
-                    ));
-                };
                 let (host, port) = host_and_port(&req, self.layer.trust_proxy_headers);
                 let request = AuthRequest {
                     method: req.method().as_str().to_owned(),
@@ -173,18 +155,9 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                     content_type: req.content_type().map(str::to_owned),
                     body,
                 };
-                match authenticator.authenticate(&request).await {
+                match self.layer.service.authenticate(&request).await {
                     Ok(p) => p,
-                    Err(AuthError::Invalid(why)) => {
-                        return Ok(problem_response(StatusCode::UNAUTHORIZED, why));
-                    }
-                    Err(AuthError::Unavailable(why)) => {
-                        tracing::warn!(cause = %why, "authentication service unavailable");
-                        return Ok(problem_response(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "the authentication service is unavailable; retry in a moment",
-                        ));
-                    }
+                    Err(e) => return Ok(ErrorResponse(e).into_response()),
                 }
             }
         };

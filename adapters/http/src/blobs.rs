@@ -8,13 +8,20 @@ use futures_util::TryStreamExt;
 use poem::http::{StatusCode, header};
 use poem::web::Path;
 use poem::{Body, IntoResponse, Request, Response, handler};
-use tooltool_ports::{ApiError, BlobError, ByteRange, ToolTool};
+use tooltool_domain::RegionName;
+use tooltool_ports::{BlobError, ByteRange, ToolTool, UseCaseError};
 
 use crate::problem::ErrorResponse;
 
-fn error(e: ApiError) -> Response {
+fn error(e: UseCaseError) -> Response {
     // The operations' mapping, so that status and logging are decided once.
-    ErrorResponse::from(e).into_response()
+    ErrorResponse(e).into_response()
+}
+
+/// A region name from the path; one that cannot be a region names nothing.
+fn region(text: &str) -> Result<RegionName, UseCaseError> {
+    RegionName::parse(text)
+        .map_err(|_| UseCaseError::not_found("The requested URL was not found on the server."))
 }
 
 #[handler]
@@ -24,12 +31,14 @@ pub async fn put_blob(
     body: Body,
     service: poem::web::Data<&Arc<dyn ToolTool>>,
 ) -> Response {
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let stream = body
-        .into_bytes_stream()
-        .map_err(|e| BlobError::Interrupted(e.to_string()));
+    let region = match self::region(&region) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    let query = req.uri().query().unwrap_or_default();
+    let stream = body.into_bytes_stream().map_err(BlobError::interrupted);
     match service
-        .receive_blob(&region, &key, &query, Box::pin(stream))
+        .receive_blob(&region, &key, query, Box::pin(stream))
         .await
     {
         // The Mozilla client treats anything but exactly 200 as failure.
@@ -67,14 +76,18 @@ pub async fn get_blob(
     Path((region, key)): Path<(String, String)>,
     service: poem::web::Data<&Arc<dyn ToolTool>>,
 ) -> Response {
-    let query = req.uri().query().unwrap_or_default().to_owned();
+    let region = match self::region(&region) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    let query = req.uri().query().unwrap_or_default();
     let range = parse_range(req.header(header::RANGE));
-    let opened = match service.serve_blob(&region, &key, &query, range).await {
+    let opened = match service.serve_blob(&region, &key, query, range).await {
         Ok(o) => o,
         Err(e) => return error(e),
     };
-    // The key is `sha512/<digest>`: the digest is the strongest possible ETag.
-    let etag = format!("\"{}\"", key.rsplit('/').next().unwrap_or_default());
+    // Content addressed: the digest is the strongest possible ETag.
+    let etag = format!("\"{}\"", opened.digest);
     let (status, len) = match opened.range {
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
         None => (StatusCode::OK, opened.size),
@@ -93,9 +106,7 @@ pub async fn get_blob(
         );
     }
     builder.body(Body::from_bytes_stream(
-        opened
-            .body
-            .map_err(|e| std::io::Error::other(e.to_string())),
+        opened.body.map_err(std::io::Error::other),
     ))
 }
 

@@ -4,6 +4,13 @@
 //! ([`tooltool_ports::ToolTool`]) and port results into responses; it holds
 //! no business rule. Errors become HTTP statuses in one place
 //! (`problem.rs`), and every error leaves in the protocol's error shape.
+//!
+//! Files: `api.rs` (the OpenAPI operations), `model.rs` (wire types and
+//! request parsing), `payload.rs` (exact JSON content types), `auth.rs`
+//! (body limit and the caller's principal), `blobs.rs` (the self-served
+//! storage routes), `problem.rs` (error shape and statuses), `observe.rs`
+//! (request log, ids, metrics), `hygiene.rs` (security headers),
+//! `metrics.rs` (`/metrics`).
 
 mod api;
 mod auth;
@@ -17,10 +24,9 @@ mod problem;
 
 use std::sync::Arc;
 
-use poem::http::StatusCode;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
-use tooltool_ports::{Authenticator, Metrics, ToolTool};
+use tooltool_ports::{Metrics, ToolTool};
 
 pub use api::VersionInfo;
 pub use problem::Problem;
@@ -54,7 +60,6 @@ fn openapi(api: api::Api, public_url: &str) -> OpenApiService<api::Api, ()> {
 pub fn openapi_json(public_url: &str) -> String {
     let api = api::Api {
         service: None,
-        authenticators: Vec::new(),
         version: VersionInfo {
             source: String::new(),
             version: String::new(),
@@ -65,47 +70,11 @@ pub fn openapi_json(public_url: &str) -> String {
     openapi(api, public_url).spec()
 }
 
-/// Maps errors raised outside the operations (unknown route, wrong method,
-/// unparsable body, wrong content type) to the protocol's error shape.
-async fn to_problem(err: poem::Error) -> poem::Response {
-    if err.is_from_response() {
-        return err.into_response();
-    }
-    let status = err.status();
-    let detail =
-        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
-            e.reason.clone()
-        } else if status == StatusCode::NOT_FOUND {
-            "The requested URL was not found on the server.".to_owned()
-        } else if status == StatusCode::METHOD_NOT_ALLOWED {
-            "The method is not allowed for the requested URL.".to_owned()
-        } else if status.is_server_error() {
-            tracing::warn!(error = %err, "unhandled server error");
-            "The server failed to handle this request; it has been logged.".to_owned()
-        } else {
-            err.to_string()
-        };
-    let mut resp = problem::problem_response(status, detail);
-    // Keep what the request log needs.
-    if let Some(op) = err.data::<poem_openapi::OperationId>() {
-        resp.set_data(*op);
-    }
-    if let Some(principal) = err.data::<observe::PrincipalId>() {
-        resp.set_data(principal.clone());
-    }
-    resp
-}
-
 /// The whole HTTP application.
-pub fn app(
-    service: Arc<dyn ToolTool>,
-    authenticators: Vec<Arc<dyn Authenticator>>,
-    config: HttpConfig,
-) -> impl Endpoint + 'static {
+pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 'static {
     let api = openapi(
         api::Api {
             service: Some(Arc::clone(&service)),
-            authenticators: authenticators.clone(),
             version: config.version.clone(),
         },
         &config.public_url,
@@ -124,21 +93,16 @@ pub fn app(
             "/blob/:region/*key",
             get(blobs::get_blob).put(blobs::put_blob),
         )
-        .data(service)
+        .data(Arc::clone(&service))
         .with(auth::AuthLayer {
-            authenticators: Arc::new(authenticators),
+            service,
             max_json_body: config.max_json_body,
             trust_proxy_headers: config.trust_proxy_headers,
         })
-        .catch_all_error(to_problem)
+        .catch_all_error(problem::to_problem)
         // A panic answers 500 in the error shape; the panic itself is
         // reported by the process's panic hook (Sentry).
-        .with(poem::middleware::CatchPanic::new().with_handler(|_| {
-            problem::problem_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server failed to handle this request; it has been logged.",
-            )
-        }))
+        .with(poem::middleware::CatchPanic::new().with_handler(|_| problem::panicked()))
         .with(cors(&config.cors_origins))
         .with(hygiene::Hygiene {
             https: config.public_url.starts_with("https://"),

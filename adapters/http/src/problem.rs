@@ -1,11 +1,62 @@
-//! The single error shape of PROTOCOL.md §1: RFC 7807 members plus the
-//! `error.name`/`error.description` pair that `tooltool.py` reads.
+//! The single error shape of PROTOCOL.md §1 (RFC 7807 members plus the
+//! `error.name`/`error.description` pair that `tooltool.py` reads), and the
+//! one place where failures become HTTP statuses: [`TABLE`] for use-case
+//! errors, whatever raised them (an operation, the authentication layer, a
+//! blob route), and [`to_problem`] for what poem itself refuses (routing,
+//! payload parsing) or a panic.
 
 use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
-use tooltool_ports::{ApiError, ErrorKind};
+use tooltool_ports::{ErrorKind, INTERNAL_MESSAGE, UseCaseError};
 
-use crate::payload::ApiJson;
+use crate::payload::{ApiJson, JSON};
+
+/// Kind of use-case failure → status, with what the OpenAPI document says
+/// of that status. Sorted by status; kinds sharing a status document it
+/// once, with the first one's description.
+const TABLE: [(ErrorKind, StatusCode, &str); 10] = [
+    (
+        ErrorKind::Invalid,
+        StatusCode::BAD_REQUEST,
+        "The request is malformed; `detail` says what to fix.",
+    ),
+    (
+        ErrorKind::NotAuthenticated,
+        StatusCode::UNAUTHORIZED,
+        "A credential was sent but is not valid (or none was sent where one is required).",
+    ),
+    (
+        ErrorKind::Denied,
+        StatusCode::FORBIDDEN,
+        "The principal lacks the scope this needs.",
+    ),
+    (ErrorKind::NotFound, StatusCode::NOT_FOUND, ""),
+    (ErrorKind::NotYet, StatusCode::CONFLICT, ""),
+    (ErrorKind::Closed, StatusCode::CONFLICT, ""),
+    (
+        ErrorKind::TooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "A declared size or the request body is larger than allowed.",
+    ),
+    (ErrorKind::OutOfRange, StatusCode::RANGE_NOT_SATISFIABLE, ""),
+    (ErrorKind::Internal, StatusCode::INTERNAL_SERVER_ERROR, ""),
+    (
+        ErrorKind::Unavailable,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "A dependency (database, storage, authentication service) is unreachable; retry later.",
+    ),
+];
+
+/// The status a kind of failure is answered with.
+pub fn status(kind: ErrorKind) -> StatusCode {
+    TABLE
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map_or(StatusCode::INTERNAL_SERVER_ERROR, |(_, status, _)| *status)
+}
 
 /// The `error` member read by the Mozilla client.
 #[derive(Debug, Clone, Object)]
@@ -57,104 +108,116 @@ impl Problem {
             },
         }
     }
-}
 
-/// Error responses of the API operations.
-#[derive(Debug, ApiResponse)]
-pub enum ErrorResponse {
-    /// The request is malformed; `detail` says what to fix.
-    #[oai(status = 400)]
-    BadRequest(ApiJson<Box<Problem>>),
-    /// A credential was sent but is not valid (or none was sent where one is required).
-    #[oai(status = 401)]
-    Unauthorized(ApiJson<Box<Problem>>),
-    /// The principal lacks the scope this needs.
-    #[oai(status = 403)]
-    Forbidden(ApiJson<Box<Problem>>),
-    #[oai(status = 404)]
-    NotFound(ApiJson<Box<Problem>>),
-    #[oai(status = 409)]
-    Conflict(ApiJson<Box<Problem>>),
-    /// A declared size or the request body is larger than allowed.
-    #[oai(status = 413)]
-    PayloadTooLarge(ApiJson<Box<Problem>>),
-    #[oai(status = 416)]
-    RangeNotSatisfiable(ApiJson<Box<Problem>>),
-    #[oai(status = 500)]
-    Internal(ApiJson<Box<Problem>>),
-    /// A dependency (database, storage, authentication service) is unreachable; retry later.
-    #[oai(status = 503)]
-    Unavailable(ApiJson<Box<Problem>>),
-}
-
-impl ErrorResponse {
-    pub fn status(kind: ErrorKind) -> StatusCode {
-        match kind {
-            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError::new(ErrorKind::BadRequest, detail).into()
-    }
-
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        ApiError::new(ErrorKind::NotFound, detail).into()
+    /// The problem of a kind of failure, with its status from [`TABLE`].
+    pub fn of(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self::new(status(kind), detail)
     }
 }
 
-/// The detail shown for server-side failures: the cause goes to the log only.
-fn public_detail(error: &ApiError) -> String {
-    match error.kind {
-        ErrorKind::Internal => {
-            "The server failed to handle this request; it has been logged.".into()
-        }
-        ErrorKind::Unavailable => {
-            "A service this server depends on is unavailable; retry in a moment.".into()
-        }
-        _ => error.message.clone(),
+/// A failed use case as an HTTP response: its status from [`TABLE`], its
+/// message as the detail (server faults carry a generic one; their cause
+/// is logged here, with its chain, and never sent).
+#[derive(Debug)]
+pub struct ErrorResponse(pub UseCaseError);
+
+impl From<UseCaseError> for ErrorResponse {
+    fn from(error: UseCaseError) -> Self {
+        Self(error)
     }
 }
 
-/// The one place where use-case errors become HTTP statuses.
-impl From<ApiError> for ErrorResponse {
-    fn from(error: ApiError) -> Self {
-        if matches!(error.kind, ErrorKind::Internal | ErrorKind::Unavailable) {
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        if error.kind().is_server_fault() {
             // A warning: the request line reports the 5xx itself (an error,
             // hence a Sentry event) and carries this cause as a breadcrumb.
-            tracing::warn!(kind = ?error.kind, cause = %error.message, "request failed");
+            tracing::warn!(
+                kind = ?error.kind(),
+                error = &error as &(dyn std::error::Error + 'static),
+                "request failed"
+            );
         }
-        let problem = ApiJson(Box::new(Problem::new(
-            Self::status(error.kind),
-            public_detail(&error),
-        )));
-        match error.kind {
-            ErrorKind::BadRequest => Self::BadRequest(problem),
-            ErrorKind::Unauthorized => Self::Unauthorized(problem),
-            ErrorKind::Forbidden => Self::Forbidden(problem),
-            ErrorKind::NotFound => Self::NotFound(problem),
-            ErrorKind::Conflict => Self::Conflict(problem),
-            ErrorKind::PayloadTooLarge => Self::PayloadTooLarge(problem),
-            ErrorKind::RangeNotSatisfiable => Self::RangeNotSatisfiable(problem),
-            ErrorKind::Internal => Self::Internal(problem),
-            ErrorKind::Unavailable => Self::Unavailable(problem),
+        problem_response(status(error.kind()), error.message())
+    }
+}
+
+impl From<ErrorResponse> for poem::Error {
+    fn from(e: ErrorResponse) -> Self {
+        poem::Error::from_response(e.into_response())
+    }
+}
+
+/// Every status of [`TABLE`] once, in the shape of the error.
+impl ApiResponse for ErrorResponse {
+    fn meta() -> MetaResponses {
+        let mut responses: Vec<MetaResponse> = Vec::new();
+        for (_, status, description) in TABLE {
+            if responses.iter().any(|r| r.status == Some(status.as_u16())) {
+                continue;
+            }
+            responses.push(MetaResponse {
+                description,
+                status: Some(status.as_u16()),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: JSON,
+                    schema: Box::<Problem>::schema_ref(),
+                }],
+                headers: vec![],
+            });
         }
+        MetaResponses { responses }
+    }
+
+    fn register(registry: &mut Registry) {
+        Box::<Problem>::register(registry);
     }
 }
 
 /// A problem response for errors raised outside the operations (routing,
 /// body parsing, middleware).
-pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> poem::Response {
-    use poem::IntoResponse;
+pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Response {
     let mut response = ApiJson(Problem::new(status, detail)).into_response();
     response.set_status(status);
     response
+}
+
+/// Maps errors raised outside the operations (unknown route, wrong method,
+/// unparsable body, wrong content type) to the protocol's error shape;
+/// their status is poem's.
+pub async fn to_problem(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let detail =
+        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+            e.reason.clone()
+        } else if status == StatusCode::NOT_FOUND {
+            "The requested URL was not found on the server.".to_owned()
+        } else if status == StatusCode::METHOD_NOT_ALLOWED {
+            "The method is not allowed for the requested URL.".to_owned()
+        } else if status.is_server_error() {
+            tracing::warn!(error = %err, "unhandled server error");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            err.to_string()
+        };
+    let mut resp = problem_response(status, detail);
+    // Keep what the request log needs.
+    if let Some(op) = err.data::<poem_openapi::OperationId>() {
+        resp.set_data(*op);
+    }
+    if let Some(principal) = err.data::<crate::observe::PrincipalId>() {
+        resp.set_data(principal.clone());
+    }
+    resp
+}
+
+/// What a panic answers (the panic itself is reported by the process's
+/// panic hook, hence Sentry).
+pub fn panicked() -> Response {
+    ErrorResponse(UseCaseError::internal("a request handler panicked")).into_response()
 }

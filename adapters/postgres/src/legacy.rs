@@ -7,7 +7,8 @@
 //! `releng_tooltool_pending_upload(file_id, expires, region)`.
 
 use chrono::NaiveDateTime;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{NoTls, Row};
 use tooltool_domain::{Digest, RegionName, Visibility};
 use tooltool_ports::{FileRecord, ImportedBatch};
 
@@ -44,6 +45,13 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
 
+/// Column `at` of a row of the original database: a column of another
+/// type than its schema promises is an error naming it, never a panic.
+fn col<'r, T: FromSql<'r>>(row: &'r Row, at: usize) -> Result<T, String> {
+    row.try_get(at)
+        .map_err(|e| format!("unexpected column {at} in the original database: {e}"))
+}
+
 impl LegacyReader {
     /// # Errors
     /// When the database cannot be reached.
@@ -70,10 +78,10 @@ impl LegacyReader {
             .await
             .map_err(|e| format!("not an original tooltool database: {e}"))?;
         Ok(LegacyCounts {
-            batches: count(row.get(0)),
-            files: count(row.get(1)),
-            instances: count(row.get(2)),
-            pending_uploads: count(row.get(3)),
+            batches: count(col(&row, 0)?),
+            files: count(col(&row, 1)?),
+            instances: count(col(&row, 2)?),
+            pending_uploads: count(col(&row, 3)?),
         })
     }
 
@@ -92,7 +100,7 @@ impl LegacyReader {
             )
             .await
             .map_err(fail)?;
-        let ids: Vec<i64> = heads.iter().map(|r| r.get(0)).collect();
+        let ids: Vec<i64> = heads.iter().map(|r| col(r, 0)).collect::<Result<_, _>>()?;
         let files = self
             .client
             .query(
@@ -114,22 +122,25 @@ impl LegacyReader {
             ..LegacyPage::default()
         };
         for head in heads {
-            let id: i64 = head.get(0);
-            let uploaded: NaiveDateTime = head.get(1);
+            let id: i64 = col(&head, 0)?;
+            let uploaded: NaiveDateTime = col(&head, 1)?;
             let mut batch = ImportedBatch {
                 id,
                 uploaded: uploaded.and_utc(),
-                author: head.get(2),
-                message: head.get(3),
+                author: col(&head, 2)?,
+                message: col(&head, 3)?,
                 files: Vec::new(),
             };
             let mut broken = None;
-            for row in files.iter().filter(|r| r.get::<_, i64>(0) == id) {
-                let filename: String = row.get(1);
-                let sha512: String = row.get(2);
-                let size: i64 = row.get(3);
-                let visibility: String = row.get(4);
-                let regions: Vec<String> = row.get(5);
+            for row in &files {
+                if col::<i64>(row, 0)? != id {
+                    continue;
+                }
+                let filename: String = col(row, 1)?;
+                let sha512: String = col(row, 2)?;
+                let size: i64 = col(row, 3)?;
+                let visibility: String = col(row, 4)?;
+                let regions: Vec<String> = col(row, 5)?;
                 let file = (|| {
                     Ok::<_, String>(FileRecord {
                         digest: Digest::parse(&sha512).map_err(|e| format!("{e} {sha512:?}"))?,

@@ -228,7 +228,7 @@ impl Authenticator for LocalVerifier {
         let fresh = self
             .nonces
             .lock()
-            .map_err(|_| AuthError::Unavailable("nonce cache poisoned".into()))?
+            .map_err(|_| AuthError::unavailable("nonce cache poisoned"))?
             .fresh(&header.id, &header.nonce, header.ts, now);
         if !fresh {
             return Err(refuse(

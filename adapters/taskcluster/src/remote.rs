@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use tooltool_domain::{Principal, ScopeSet};
-use tooltool_ports::{AuthError, AuthRequest, Authenticator};
+use tooltool_ports::{AuthError, AuthRequest, Authenticator, Cause, Context};
 
 use crate::header::HawkHeader;
 use crate::local::check_payload;
@@ -66,12 +66,22 @@ impl Authenticator for TaskclusterVerifier {
         "Hawk"
     }
 
-    async fn check(&self) -> Result<(), String> {
+    fn authority(&self) -> Option<&'static str> {
+        Some("taskcluster")
+    }
+
+    async fn check(&self) -> Result<(), AuthError> {
         let ping = self.endpoint.replace("/authenticate-hawk", "/ping");
         match self.client.get(&ping).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("Taskcluster auth answered {}", r.status())),
-            Err(e) => Err(format!("Taskcluster auth unreachable: {e}")),
+            Ok(r) => Err(AuthError::unavailable(format!(
+                "Taskcluster auth answered {}",
+                r.status()
+            ))),
+            Err(e) => Err(AuthError::unavailable(Context::new(
+                "Taskcluster auth unreachable",
+                e,
+            ))),
         }
     }
 
@@ -85,7 +95,9 @@ impl Authenticator for TaskclusterVerifier {
             "port": request.port,
             "authorization": request.credentials,
         });
-        let unavailable = |why: String| AuthError::Unavailable(format!("Taskcluster auth: {why}"));
+        let unavailable = |why: &str, cause: Cause| {
+            AuthError::unavailable(Context::new(format!("Taskcluster auth: {why}"), cause))
+        };
         let response = self
             .client
             .post(&self.endpoint)
@@ -93,20 +105,23 @@ impl Authenticator for TaskclusterVerifier {
             .send()
             .await
             .map_err(|e| {
-                unavailable(if e.is_timeout() {
-                    "timed out".into()
+                let why = if e.is_timeout() {
+                    "timed out"
                 } else {
-                    e.to_string()
-                })
+                    "request failed"
+                };
+                unavailable(why, Box::new(e))
             })?;
         let status = response.status();
         if !status.is_success() {
-            return Err(unavailable(format!("answered {status}")));
+            return Err(AuthError::unavailable(format!(
+                "Taskcluster auth answered {status}"
+            )));
         }
         let answer: Answer = response
             .json()
             .await
-            .map_err(|e| unavailable(format!("unreadable answer ({e})")))?;
+            .map_err(|e| unavailable("unreadable answer", Box::new(e)))?;
         match answer.status.as_str() {
             "auth-success" => {
                 // Taskcluster checks the MAC (which covers the hash
@@ -115,14 +130,18 @@ impl Authenticator for TaskclusterVerifier {
                 let id = answer
                     .client_id
                     .filter(|id| !id.is_empty())
-                    .ok_or_else(|| unavailable("auth-success without a clientId".into()))?;
+                    .ok_or_else(|| {
+                        AuthError::unavailable("Taskcluster auth: auth-success without a clientId")
+                    })?;
                 Ok(Principal::authenticated(id, ScopeSet::new(answer.scopes)))
             }
             "auth-failed" => Err(AuthError::Invalid(format!(
                 "Taskcluster refused the credentials: {}",
                 answer.message.unwrap_or_else(|| "no reason given".into())
             ))),
-            other => Err(unavailable(format!("unexpected status {other:?}"))),
+            other => Err(AuthError::unavailable(format!(
+                "Taskcluster auth: unexpected status {other:?}"
+            ))),
         }
     }
 }

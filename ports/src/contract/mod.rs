@@ -41,11 +41,12 @@ macro_rules! metadata_store_contract {
 
 /// Expands to one `#[tokio::test]` per blob-store contract case. `$make`
 /// is an async expression yielding a fresh store. Add `self_served` for
-/// stores whose signed URLs point at this server; stores with server-side
-/// copies also invoke `blob_store_contract!(server_side_copy: <pair>)`.
+/// stores whose signed URLs point at this server (they offer
+/// [`crate::SelfServed`]); stores with server-side copies also invoke
+/// `blob_store_contract!(server_side_copy: <pair>)`.
 #[macro_export]
 macro_rules! blob_store_contract {
-    ($make:expr) => {
+    (@common $make:expr) => {
         $crate::blob_store_contract!(@cases $make;
             put_head_get_delete_round_trip,
             promote_moves_only_the_inspected_version,
@@ -53,8 +54,12 @@ macro_rules! blob_store_contract {
             large_objects_stream_in_bounded_chunks,
         );
     };
+    ($make:expr) => {
+        $crate::blob_store_contract!(@common $make);
+        $crate::blob_store_contract!(@cases $make; offers_no_self_serving);
+    };
     ($make:expr, self_served) => {
-        $crate::blob_store_contract!($make);
+        $crate::blob_store_contract!(@common $make);
         $crate::blob_store_contract!(@cases $make;
             signed_urls_grant_exactly_what_they_say,
             receive_hashes_and_keeps_nothing_on_failure,

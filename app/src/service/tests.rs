@@ -6,13 +6,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::eq;
 use tooltool_domain::{
-    ContentHasher, DeclaredFile, Digest, Observed, PatchOp, Permissions, Principal, RegionName,
-    ScopeSet, StagingKey, Visibility, final_key,
+    ContentHasher, DeclaredFile, Digest, ObjectKey, Observed, PatchOp, Permissions, Principal,
+    RegionName, ScopeSet, StagingKey, Visibility,
 };
 use tooltool_ports::{
     BatchRecord, BatchRequest, BlobError, CopySource, CreatedBatch, ErrorKind, FileRecord,
-    MockBlobStore, MockClock, MockMetadataStore, ObjectInfo, PendingUpload, ToolTool,
-    UploadProgress, UploadState,
+    MockBlobStore, MockClock, MockMetadataStore, ObjectInfo, PendingUpload, UploadProgress,
+    UploadState,
 };
 
 use crate::service::{Service, Settings, Verified};
@@ -100,7 +100,7 @@ fn file(content: &[u8], visibility: Visibility, instances: &[&str]) -> FileRecor
 #[tokio::test]
 async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
     let declared = slot(b"declared content", 16);
-    let key = declared.key.to_string();
+    let key = ObjectKey::from(declared.key.clone());
     let mut store = MockMetadataStore::new();
     store.expect_complete_upload().never();
     store.expect_add_instance().never();
@@ -248,8 +248,10 @@ async fn valid_content_is_promoted_then_recorded() {
         digest: digest(b"good"),
     };
     assert_eq!(
-        svc.settle(&declared, &observed, &info(4)).await,
-        Ok(Verified::Valid)
+        svc.settle(&declared, &observed, &info(4))
+            .await
+            .expect("settled"),
+        Verified::Valid
     );
 }
 
@@ -268,8 +270,10 @@ async fn content_swapped_after_hashing_is_not_promoted() {
         digest: digest(b"good"),
     };
     assert_eq!(
-        svc.settle(&declared, &observed, &info(4)).await,
-        Ok(Verified::NotYet)
+        svc.settle(&declared, &observed, &info(4))
+            .await
+            .expect("settled"),
+        Verified::NotYet
     );
 }
 
@@ -281,7 +285,10 @@ async fn missing_object_releases_the_claim() {
     let mut east = blob("east");
     east.expect_head().returning(|_| Ok(None));
     let svc = service(store, vec![east]);
-    assert_eq!(svc.verify_claimed(&declared).await, Ok(Verified::NotYet));
+    assert_eq!(
+        svc.verify_claimed(&declared).await.expect("no error"),
+        Verified::NotYet
+    );
 }
 
 #[tokio::test]
@@ -299,13 +306,13 @@ async fn download_checks_existence_then_permission_then_region() {
     store.expect_get_file().returning(|_| Ok(None));
     let mut east = blob("east");
     east.expect_presign_get()
-        .returning(|k, e| Ok(format!("east/{k}?{}", e.timestamp())));
+        .returning(|d, e| Ok(format!("east/sha512/{d}?{}", e.timestamp())));
     let mut west = blob("west");
     west.expect_presign_get()
-        .returning(|k, _| Ok(format!("west/{k}")));
+        .returning(|d, _| Ok(format!("west/sha512/{d}")));
     let svc = service(store, vec![east, west]);
     let anon = Principal::anonymous();
-    let kind = |r: Result<String, tooltool_ports::ApiError>| r.map_err(|e| e.kind);
+    let kind = |r: Result<String, tooltool_ports::UseCaseError>| r.map_err(|e| e.kind());
     assert_eq!(
         kind(svc.download(&anon, &digest(b"absent"), None).await),
         Err(ErrorKind::NotFound)
@@ -318,8 +325,8 @@ async fn download_checks_existence_then_permission_then_region() {
         .download(&anon, &internal.digest, None)
         .await
         .expect_err("denied");
-    assert_eq!(denied.kind, ErrorKind::Forbidden);
-    assert_eq!(denied.message, crate::service::FORBIDDEN_DOWNLOAD);
+    assert_eq!(denied.kind(), ErrorKind::Denied);
+    assert_eq!(denied.message(), crate::service::FORBIDDEN_DOWNLOAD);
     let url = svc
         .download(&who(&["download/internal"]), &internal.digest, None)
         .await
@@ -388,10 +395,7 @@ async fn batch_permissions_are_checked_before_anything_is_stored() {
             .create_batch(&principal, request(mixed.clone()), None)
             .await
             .expect_err("denied");
-        assert_eq!(
-            (e.kind, e.message.as_str()),
-            (ErrorKind::Forbidden, message)
-        );
+        assert_eq!((e.kind(), e.message()), (ErrorKind::Denied, message));
     }
     let e = svc
         .create_batch(
@@ -404,7 +408,7 @@ async fn batch_permissions_are_checked_before_anything_is_stored() {
         )
         .await
         .expect_err("author refused");
-    assert_eq!(e.message, "Author must NOT be specified for upload.");
+    assert_eq!(e.message(), "Author must NOT be specified for upload.");
 }
 
 #[tokio::test]
@@ -464,12 +468,12 @@ async fn manage_needs_credentials_then_the_scope() {
         .patch_file(&Principal::anonymous(), &d, vec![])
         .await
         .expect_err("anonymous");
-    assert_eq!(e.kind, ErrorKind::Unauthorized);
+    assert_eq!(e.kind(), ErrorKind::NotAuthenticated);
     let e = svc
         .patch_file(&who(&["upload/*"]), &d, vec![])
         .await
         .expect_err("no scope");
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind(), ErrorKind::Denied);
 }
 
 #[tokio::test]
@@ -480,7 +484,7 @@ async fn delete_instances_deletes_the_object_in_every_region() {
     store
         .expect_patch_file()
         .returning(move |_, _| Ok(Some(record.clone())));
-    let key = format!("sha512/{d}");
+    let key = ObjectKey::File(d.clone());
     let mut east = blob("east");
     east.expect_delete()
         .with(eq(key.clone()))
@@ -541,18 +545,23 @@ async fn upload_complete_reports_rejection_done_and_pending() {
     store.expect_claim_upload().returning(|_, _, _| Ok(false));
     let svc = service(store, vec![blob("east")]);
     let e = svc.upload_complete(&rejected).await.expect_err("rejected");
-    assert_eq!(e.kind, ErrorKind::BadRequest);
-    assert!(e.message.starts_with("uploaded content does not match"));
-    assert_eq!(svc.upload_complete(&done).await, Ok(UploadProgress::Done));
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert!(e.message().starts_with("uploaded content does not match"));
     assert_eq!(
-        svc.upload_complete(&digest(b"unknown")).await,
-        Ok(UploadProgress::Done)
+        svc.upload_complete(&done).await.expect("done"),
+        UploadProgress::Done
     );
     assert_eq!(
-        svc.upload_complete(&waiting_digest).await,
-        Ok(UploadProgress::Pending {
+        svc.upload_complete(&digest(b"unknown"))
+            .await
+            .expect("done"),
+        UploadProgress::Done
+    );
+    assert_eq!(
+        svc.upload_complete(&waiting_digest).await.expect("pending"),
+        UploadProgress::Pending {
             retry_after_secs: 1
-        })
+        }
     );
 }
 
@@ -620,15 +629,17 @@ async fn replication_copies_server_side_within_one_domain_and_records_only_succe
         west.expect_copy_source()
             .returning(|| copy_source("s3 https://one", "bucket-west"));
         west.expect_put().never();
-        let key = final_key(&f.digest);
+        let digest = f.digest.clone();
         west.expect_copy_from()
-            .withf(move |from, k, size| from.location == "bucket-east" && k == key && *size == 9)
+            .withf(move |from, d, size| {
+                from.location == "bucket-east" && *d == digest && *size == 9
+            })
             .times(1)
             .returning(move |_, _, _| {
                 if copy_works {
                     Ok(())
                 } else {
-                    Err(BlobError::Unavailable("copy failed".to_owned()))
+                    Err(BlobError::unavailable("copy failed"))
                 }
             });
         let svc = service(store, vec![east, west]);
@@ -669,16 +680,18 @@ async fn sweep_drops_abandoned_slots_and_unowned_staging_objects() {
         .withf(|before| *before == now() - Duration::hours(1))
         .returning(move |_| Ok(vec![s.clone(), o.clone()]));
     east.expect_delete()
-        .with(eq(abandoned.key.to_string()))
+        .with(eq(ObjectKey::from(abandoned.key.clone())))
         .times(1)
         .returning(|_| Ok(()));
     east.expect_delete()
-        .with(eq(stray.to_string()))
+        .with(eq(ObjectKey::from(stray.clone())))
         .times(1)
         .returning(|_| Ok(()));
-    east.expect_delete().with(eq(owned.to_string())).never();
+    east.expect_delete()
+        .with(eq(ObjectKey::from(owned.clone())))
+        .never();
     let svc = service(store, vec![east]);
-    assert_eq!(svc.sweep().await, Ok(2));
+    assert_eq!(svc.sweep().await.expect("swept"), 2);
 }
 
 /// The heartbeat over HTTP, with a metadata store that cannot be reached.
@@ -686,8 +699,8 @@ async fn sweep_drops_abandoned_slots_and_unowned_staging_objects() {
 async fn heartbeat_names_a_failing_metadata_store() {
     let mut store = MockMetadataStore::new();
     store.expect_ping().returning(|| {
-        Err(tooltool_ports::MetadataError::Unavailable(
-            "connection refused".into(),
+        Err(tooltool_ports::MetadataError::unavailable(
+            "connection refused",
         ))
     });
     let mut east = blob("east");
@@ -695,7 +708,6 @@ async fn heartbeat_names_a_failing_metadata_store() {
     let svc = service(store, vec![east]);
     let app = tooltool_http::app(
         Arc::new(svc),
-        vec![],
         tooltool_http::HttpConfig {
             public_url: "http://127.0.0.1:1".into(),
             max_json_body: 1 << 20,

@@ -1,0 +1,108 @@
+//! Connecting to S3: the account every region's bucket is reached with, the
+//! SDK client (rustls on ring), and the SDK's errors as [`BlobError`]s.
+
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use chrono::{DateTime, Utc};
+use tooltool_ports::{BlobError, Context};
+
+/// Where and as whom the stores connect: every region's bucket is reached
+/// through one endpoint (AWS when `None`) with one key pair, which is what
+/// lets buckets copy from each other server-side.
+#[derive(Clone)]
+pub struct Account {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    pub fn new(endpoint: Option<&str>, access_key: &str, secret_key: &str) -> Self {
+        Self {
+            endpoint: endpoint.map(str::to_owned),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+        }
+    }
+
+    /// Buckets of one endpoint read with one key pair can copy from each
+    /// other (across AWS regions too).
+    pub(crate) fn copy_domain(&self) -> String {
+        format!(
+            "s3 {} {}",
+            self.endpoint.as_deref().unwrap_or("aws"),
+            self.access_key
+        )
+    }
+
+    /// An S3 client signing for `aws_region`, path-style against the
+    /// endpoint when there is one (S3-compatible stores), with rustls on
+    /// ring.
+    pub(crate) fn client(&self, aws_region: &str) -> Client {
+        use aws_smithy_http_client::tls;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let credentials = aws_credential_types::Credentials::new(
+            &self.access_key,
+            &self.secret_key,
+            None,
+            None,
+            "tooltool",
+        );
+        let mut config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(aws_region.to_owned()))
+            .credentials_provider(credentials)
+            // Checksums only where S3 requires them: many S3-compatible
+            // stores reject the SDK's default CRC headers on multipart
+            // uploads.
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
+            .http_client(http);
+        if let Some(endpoint) = &self.endpoint {
+            config = config.endpoint_url(endpoint).force_path_style(true);
+        }
+        Client::from_conf(config.build())
+    }
+}
+
+type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
+
+/// The SDK's errors carry the HTTP status; 404 and 412 have meanings here,
+/// the rest is a retryable failure of `operation`.
+pub(crate) fn sdk_error<E>(operation: &'static str, e: SdkError<E>) -> BlobError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match e.raw_response().map(|r| r.status().as_u16()) {
+        Some(404) => BlobError::NotFound,
+        Some(412) => BlobError::Changed,
+        _ => BlobError::unavailable(Context::new(format!("S3 {operation} failed"), e)),
+    }
+}
+
+/// S3 checks presigned URLs against real time and the SDK signs with the
+/// host clock, so the expiry becomes a duration from the host clock here.
+pub(crate) fn expires_in(expires: DateTime<Utc>) -> Result<PresigningConfig, BlobError> {
+    let secs = (expires - Utc::now()).num_seconds().max(1);
+    PresigningConfig::expires_in(Duration::from_secs(u64::try_from(secs).unwrap_or(1)))
+        .map_err(BlobError::unavailable)
+}

@@ -1,0 +1,236 @@
+//! The S3 adapter's tests, against an in-process s3s-fs server: the
+//! BlobStore contract, presigned URLs with a plain HTTP client, and the
+//! multipart paths (with lowered thresholds).
+
+mod contract {
+    use tooltool_domain::RegionName;
+
+    /// Two stores (two buckets) on a fresh in-process S3 server.
+    pub(crate) async fn pair() -> (crate::S3Store, crate::S3Store) {
+        pair_in(&crate::testing::tempfile_dir()).await
+    }
+
+    /// [`pair`] on a server keeping its files under `root`.
+    pub(crate) async fn pair_in(root: &std::path::Path) -> (crate::S3Store, crate::S3Store) {
+        let endpoint = crate::testing::start_in(root, &["tooltool-east", "tooltool-west"]).await;
+        let account = crate::Account::new(
+            Some(&endpoint),
+            crate::testing::ACCESS_KEY,
+            crate::testing::SECRET_KEY,
+        );
+        let store = |region: &str, bucket: &str| {
+            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, &account)
+        };
+        let (east, west) = (
+            store("us-east-1", "tooltool-east"),
+            store("us-west-2", "tooltool-west"),
+        );
+        east.check().await.expect("the bucket answers");
+        west.check().await.expect("the bucket answers");
+        (east, west)
+    }
+
+    /// A store on a fresh in-process S3 server.
+    pub(crate) async fn store() -> crate::S3Store {
+        pair().await.0
+    }
+
+    tooltool_ports::blob_store_contract!(store().await);
+    tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
+}
+
+mod presigning {
+    use chrono::{Duration, Utc};
+    use tooltool_domain::{ContentHasher, ObjectKey, StagingKey};
+    use tooltool_ports::BlobStore;
+
+    /// Presigned URLs work with a plain HTTP client (as the Mozilla client
+    /// uses them), and the declared size is part of the PUT signature.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn presigned_urls_bind_key_and_size() {
+        let store = crate::tests::contract::store().await;
+        let content = b"presigned upload";
+        let digest = {
+            let mut h = ContentHasher::new();
+            h.update(content);
+            h.finish().digest
+        };
+        let slot = StagingKey::new(digest.clone(), "0123456789abcdef").expect("slot");
+        let url = store
+            .presign_put(
+                &slot,
+                content.len() as u64,
+                Utc::now() + Duration::seconds(60),
+            )
+            .await
+            .expect("presign");
+        let http = reqwest::Client::new();
+        let wrong_size = http
+            .put(&url)
+            .body(b"presigned upload, longer".to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert!(
+            !wrong_size.status().is_success(),
+            "a body of another size is refused: {}",
+            wrong_size.status()
+        );
+        assert_eq!(store.head(&slot.clone().into()).await.expect("head"), None);
+        let ok = http
+            .put(&url)
+            .header("Content-Type", "application/octet-stream")
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(ok.status(), 200, "the Mozilla client accepts exactly 200");
+        let info = store
+            .head(&ObjectKey::from(slot.clone()))
+            .await
+            .expect("head")
+            .expect("uploaded");
+        store.promote(&slot, &info).await.expect("promote");
+        let get = store
+            .presign_get(&digest, Utc::now() + Duration::seconds(60))
+            .await
+            .expect("presign");
+        let bytes = reqwest::get(&get)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], content);
+        let other_key = get.replace(&digest.to_string(), &"0".repeat(128));
+        assert!(
+            !reqwest::get(&other_key)
+                .await
+                .expect("get")
+                .status()
+                .is_success(),
+            "the signature binds the key"
+        );
+    }
+}
+
+mod multipart {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use tooltool_ports::{BlobError, BlobStore, ByteStream};
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn parts_fit_s3s_limit_on_their_number() {
+        for (size, min, part) in [
+            (50 * 1024 * MIB, 8 * MIB, 8 * MIB),
+            (78 * 1024 * MIB, 8 * MIB, 8 * MIB),
+            (5 * 1024 * 1024 * MIB, 8 * MIB, 525 * MIB),
+            (5 * 1024 * 1024 * MIB, 512 * MIB, 525 * MIB),
+            (6 * 1024 * MIB, 512 * MIB, 512 * MIB),
+        ] {
+            let got = crate::write::part_size(size, min);
+            assert_eq!(got, part, "{size} bytes, at least {min}");
+            assert!(size.div_ceil(got) <= crate::write::MAX_PARTS);
+        }
+    }
+
+    fn content() -> Vec<u8> {
+        // Three parts: two of S3's smallest (5 MiB), then a short one.
+        (0..(10 * MIB + 1000)).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn chunks(bytes: &[u8], then_fail: bool) -> ByteStream {
+        let mut items: Vec<Result<Bytes, BlobError>> = bytes
+            .chunks(64 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        if then_fail {
+            items.push(Err(BlobError::interrupted("sender went away")));
+        }
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    async fn read(store: &crate::S3Store, key: &str) -> Vec<u8> {
+        let mut body = store.read(key).await.expect("get");
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.expect("chunk"));
+        }
+        out
+    }
+
+    /// Part files of unfinished multipart uploads on the test server.
+    fn open_uploads(root: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(root)
+            .expect("root")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(".upload_id-"))
+            .collect()
+    }
+
+    /// Above the single-request limit, PUTs and server-side copies go in
+    /// parts; a failed one is aborted and leaves nothing. (Short keys:
+    /// s3s-fs names its multipart files after the key, and a final key's
+    /// name would exceed the file system's 255 bytes.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_objects_go_in_parts_and_failures_leave_nothing() {
+        let root = crate::testing::tempfile_dir();
+        let (east, west) = crate::tests::contract::pair_in(&root).await;
+        let (east, west) = (
+            east.with_multipart(6 * MIB, 5 * MIB),
+            west.with_multipart(6 * MIB, 5 * MIB),
+        );
+        let content = content();
+        let size = content.len() as u64;
+        east.write("big", size, chunks(&content, false))
+            .await
+            .expect("multipart put");
+        let info = east.head_key("big").await.expect("head").expect("exists");
+        assert_eq!(info.size, size);
+        assert!(info.etag.contains("-3"), "three parts: {}", info.etag);
+        assert_eq!(read(&east, "big").await, content);
+
+        let source = east.copy_source().expect("copy source");
+        west.copy(&source, "big", size)
+            .await
+            .expect("multipart copy");
+        assert_eq!(read(&west, "big").await, content);
+
+        let failed = east.write("broken", size, chunks(&content[..6 * MIB as usize], true));
+        assert!(matches!(failed.await, Err(BlobError::Interrupted(_))));
+        let short = east.write(
+            "short",
+            size,
+            chunks(&content[..6 * MIB as usize + 1], false),
+        );
+        assert!(matches!(short.await, Err(BlobError::Interrupted(_))));
+        let missing = west.copy(&source, "missing", size);
+        assert!(matches!(missing.await, Err(BlobError::NotFound)));
+        for key in ["broken", "short", "missing"] {
+            assert_eq!(east.head_key(key).await.expect("head"), None, "{key}");
+            assert_eq!(west.head_key(key).await.expect("head"), None, "{key}");
+        }
+        assert_eq!(
+            open_uploads(&root),
+            Vec::<String>::new(),
+            "every failed upload aborted"
+        );
+    }
+
+    /// Stores of another domain (other endpoint or account) are refused,
+    /// so the caller streams instead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn copies_only_within_one_domain() {
+        let (east, _) = crate::tests::contract::pair().await;
+        let (elsewhere, _) = crate::tests::contract::pair().await;
+        let foreign = elsewhere.copy_source().expect("copy source");
+        assert_ne!(Some(&foreign), east.copy_source().as_ref());
+        assert!(matches!(
+            east.copy(&foreign, "any", 1).await,
+            Err(BlobError::OtherDomain(_))
+        ));
+    }
+}

@@ -1,0 +1,375 @@
+//! Configuration: one clap struct (every field a flag and an environment
+//! variable) made of one group per concern, each resolved by a pure
+//! function into typed choices: `listen.rs` (address, public URL, body
+//! limit, CORS), `database.rs`, `storage.rs` (regions, URL lifetimes,
+//! sizes), `auth.rs` (tokens, Hawk, scopes), `jobs.rs`, `telemetry.rs`
+//! (metrics, Sentry, logs); `url.rs` is the one URL check they share.
+//! Nothing here reads the environment: clap does, before resolution.
+
+mod auth;
+mod database;
+mod jobs;
+mod listen;
+mod storage;
+mod telemetry;
+mod url;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use auth::{Auth, AuthArgs, HawkVerifier, JwtKey};
+pub use database::{Database, DatabaseArgs};
+pub use jobs::{Jobs, JobsArgs};
+pub use listen::{Listen, ListenArgs};
+pub use storage::{Regions, Storage, StorageArgs};
+pub use telemetry::{Telemetry, TelemetryArgs};
+
+/// tooltool: a content-addressed artifact store for build jobs.
+#[derive(clap::Parser, Debug)]
+#[command(name = "tooltool", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a JWT for `Authorization: Bearer`, signed with the configured key.
+    Token {
+        /// The principal id (becomes the author of batches).
+        #[arg(long)]
+        sub: String,
+        /// A scope to grant; repeat for several (e.g. `--scope 'project:releng:services/tooltool/api/*'`).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. `1h`, `30m`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// RS256 private key (PEM) when the server verifies with JWT_PUBLIC_KEY.
+        #[arg(long, env = "JWT_PRIVATE_KEY")]
+        private_key: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Copy an original tooltool database (files, instances, batches) into this
+    /// one; running it again changes nothing. Pending uploads are not copied.
+    ImportLegacy {
+        /// PostgreSQL URL of the original database.
+        #[arg(long)]
+        from: String,
+    },
+    /// Verify pending uploads once, print what happened, and exit. The embedded
+    /// store admits one process, so this runs only while no server uses DATA_DIR.
+    CheckPendingUploads,
+    /// Replicate files to every configured region once, and exit.
+    Replicate,
+    /// Drop abandoned upload slots and stray staging objects once, and exit.
+    Sweep,
+}
+
+/// Every setting, as a flag or an environment variable.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Config {
+    /// Directory of the embedded database, keys and default storage region.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// A secret value: compared and cloned, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub database: Database,
+    pub storage: Storage,
+    pub auth: Auth,
+    pub jobs: Jobs,
+    pub telemetry: Telemetry,
+}
+
+/// A configuration error: one line naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Resolves every group; pure, so every rule is unit-tested.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        Ok(Resolved {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen.resolve()?,
+            database: self.database.resolve()?,
+            storage: self.storage.resolve(&self.data_dir)?,
+            auth: self.auth.resolve()?,
+            jobs: self.jobs.resolve()?,
+            telemetry: self.telemetry.resolve()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use tooltool_domain::RegionName;
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["tooltool"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("parses").config
+    }
+
+    #[test]
+    fn listen_and_public_url() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&[], "127.0.0.1:8000", "http://127.0.0.1:8000"),
+            (&["--port", "5000"], "0.0.0.0:5000", "http://127.0.0.1:5000"),
+            (
+                &["--listen", "127.0.0.1:9", "--port", "5000"],
+                "127.0.0.1:9",
+                "http://127.0.0.1:9",
+            ),
+            (
+                &["--public-url", "https://tooltool.example.com/"],
+                "127.0.0.1:8000",
+                "https://tooltool.example.com",
+            ),
+            (
+                &["--listen", "[::1]:8080"],
+                "[::1]:8080",
+                "http://[::1]:8080",
+            ),
+        ];
+        for (args, listen, url) in cases {
+            let r = config(args).resolve().expect("valid");
+            assert_eq!(r.listen.listen.to_string(), *listen, "{args:?}");
+            assert_eq!(r.listen.public_url, *url, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--listen", "nonsense"], "LISTEN"),
+            (&["--public-url", "ftp://x"], "PUBLIC_URL"),
+            (&["--public-url", "http://example.com"], "PUBLIC_URL"),
+            (&["--local-regions", "east"], "LOCAL_REGIONS"),
+            (&["--local-regions", "East:/a"], "LOCAL_REGIONS"),
+            (&["--local-regions", "a:/x;a:/y"], "LOCAL_REGIONS"),
+            (&["--local-regions", ";"], "LOCAL_REGIONS"),
+            (&["--upload-expires-in", "0"], "UPLOAD_EXPIRES_IN"),
+            (&["--download-expires-in", "0"], "DOWNLOAD_EXPIRES_IN"),
+            (&["--jwt-secret", "short"], "JWT_SECRET"),
+            (
+                &[
+                    "--jwt-secret",
+                    "0123456789abcdef",
+                    "--jwt-public-key",
+                    "/k.pem",
+                ],
+                "JWT_SECRET",
+            ),
+            (&["--scope-prefix", " "], "SCOPE_PREFIX"),
+            (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:b",
+                    "--s3-access-key-id",
+                    "a",
+                    "--s3-secret-access-key",
+                    "s",
+                ],
+                "S3_REGIONS",
+            ),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:bucket",
+                    "--local-regions",
+                    "a:/x",
+                ],
+                "S3_REGIONS",
+            ),
+            (
+                &[
+                    "--s3-regions",
+                    "us-east-1:bucket",
+                    "--s3-access-key-id",
+                    "a",
+                    "--s3-secret-access-key",
+                    "s",
+                    "--s3-endpoint",
+                    "minio:9000",
+                ],
+                "S3_ENDPOINT",
+            ),
+            (&["--database-url", "mysql://x"], "DATABASE_URL"),
+            (
+                &[
+                    "--database-url",
+                    "postgres://x/db",
+                    "--database-pool-size",
+                    "0",
+                ],
+                "DATABASE_POOL_SIZE",
+            ),
+            (&["--metrics-listen", "everywhere"], "METRICS_LISTEN"),
+            (&["--verify-concurrency", "0"], "VERIFY_CONCURRENCY"),
+            (&["--sentry-dsn", "not a dsn"], "SENTRY_DSN"),
+            (
+                &[
+                    "--hawk-clients-file",
+                    "/c.json",
+                    "--taskcluster-root-url",
+                    "https://tc",
+                ],
+                "TASKCLUSTER_ROOT_URL",
+            ),
+            (
+                &["--taskcluster-root-url", "tc.example.com"],
+                "TASKCLUSTER_ROOT_URL",
+            ),
+            (
+                &[
+                    "--taskcluster-root-url",
+                    "https://tc",
+                    "--taskcluster-timeout",
+                    "0s",
+                ],
+                "TASKCLUSTER_TIMEOUT",
+            ),
+        ];
+        for (args, variable) in cases {
+            let e = config(args).resolve().expect_err("invalid");
+            assert_eq!(e.variable, *variable, "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn regions_and_defaults() {
+        let r = config(&["--data-dir", "/d"]).resolve().expect("valid");
+        assert_eq!(
+            r.storage.regions,
+            Regions::Local(vec![(
+                RegionName::parse("local").expect("valid"),
+                PathBuf::from("/d/objects")
+            )])
+        );
+        assert_eq!(r.auth.jwt, JwtKey::GeneratedSecret);
+        assert_eq!(r.auth.hawk, HawkVerifier::None);
+        assert!(!r.auth.trust_proxy_headers);
+        let r = config(&["--taskcluster-root-url", "https://tc.example.com/"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(
+            r.auth.hawk,
+            HawkVerifier::Taskcluster {
+                root_url: "https://tc.example.com".into(),
+                timeout: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(r.storage.download_expires, Duration::from_secs(60));
+        let r = config(&["--local-regions", "east:/srv/a; west:/srv/b"])
+            .resolve()
+            .expect("valid");
+        let Regions::Local(regions) = r.storage.regions else {
+            panic!("local storage")
+        };
+        let names: Vec<_> = regions
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.to_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(names, [("east", "/srv/a"), ("west", "/srv/b")]);
+        let r = config(&[
+            "--s3-regions",
+            "us-east-1:tooltool-a;us-west-2:tooltool-b",
+            "--s3-access-key-id",
+            "AK",
+            "--s3-secret-access-key",
+            "SK",
+        ])
+        .resolve()
+        .expect("valid");
+        let Regions::S3 {
+            regions, endpoint, ..
+        } = r.storage.regions
+        else {
+            panic!("s3 storage")
+        };
+        assert_eq!(regions[1].1, "tooltool-b");
+        assert_eq!(endpoint, None);
+    }
+
+    #[test]
+    fn misspelt_download_variable_is_honoured_but_loses_to_the_right_one() {
+        let r = config(&["--dowload-expires-in", "30"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.storage.download_expires, Duration::from_secs(30));
+        let r = config(&["--dowload-expires-in", "30", "--download-expires-in", "90"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.storage.download_expires, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn anonymous_download_switch_parses_booleans() {
+        for (value, expected) in [
+            ("true", true),
+            ("false", false),
+            ("0", false),
+            ("yes", true),
+        ] {
+            let c = config(&["--allow-anonymous-public-download", value]);
+            assert_eq!(c.auth.allow_anonymous_public_download, expected, "{value}");
+        }
+        assert!(config(&[]).auth.allow_anonymous_public_download);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = config(&["--jwt-secret", "super-secret-value-1234"]);
+        assert!(!format!("{c:?}").contains("super-secret"));
+        let r = c.resolve().expect("valid");
+        assert!(!format!("{r:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Where bytes live (local directories or S3 buckets, one per region) and
+//! the lifetimes and limits of the URLs handed out for them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tooltool_domain::RegionName;
+
+use super::url::http_url;
+use super::{ConfigError, Secret, err};
+
+#[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Storage")]
+pub struct StorageArgs {
+    /// Local storage regions, `name:/path;name:/path`; the first receives uploads
+    /// unless a client asks for another. Default: one region `local` under DATA_DIR/objects.
+    #[arg(long, env = "LOCAL_REGIONS")]
+    pub local_regions: Option<String>,
+    /// S3 storage, `region:bucket;region:bucket` (e.g. `us-east-1:tooltool-a;us-west-2:tooltool-b`);
+    /// the first receives uploads unless a client asks for another. Instead of LOCAL_REGIONS.
+    #[arg(long, env = "S3_REGIONS")]
+    pub s3_regions: Option<String>,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, s3s-fs), addressed path-style.
+    #[arg(long, env = "S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Access key for S3 (else AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "S3_REGIONS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+    /// Secret key for S3 (else AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "S3_REGIONS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// The AWS tools' variable, read when S3_REGIONS_ACCESS_KEY_ID is unset.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+    /// The AWS tools' variable, read when S3_REGIONS_SECRET_ACCESS_KEY is unset.
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide = true,
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: Option<String>,
+    /// Seconds an upload URL stays valid.
+    #[arg(long, env = "UPLOAD_EXPIRES_IN", default_value_t = 60)]
+    pub upload_expires_in: u64,
+    /// Seconds a download URL stays valid (also read from the originals' DOWLOAD_EXPIRES_IN).
+    #[arg(long, env = "DOWNLOAD_EXPIRES_IN")]
+    pub download_expires_in: Option<u64>,
+    #[arg(long, env = "DOWLOAD_EXPIRES_IN", hide = true)]
+    pub dowload_expires_in: Option<u64>,
+    /// Largest file a batch may declare, in bytes.
+    #[arg(long, env = "MAX_FILE_SIZE", default_value_t = 50 * 1024 * 1024 * 1024)]
+    pub max_file_size: u64,
+    /// Secret that signs the server's own storage URLs. Default: created in DATA_DIR/url-secret.
+    #[arg(long, env = "URL_SIGNING_SECRET", hide_env_values = true)]
+    pub url_signing_secret: Option<String>,
+}
+
+impl std::fmt::Debug for StorageArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("StorageArgs")
+            .field("local_regions", &self.local_regions)
+            .field("s3_regions", &self.s3_regions)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_access_key_id", &redact(&self.s3_access_key_id))
+            .field("s3_secret_access_key", &redact(&self.s3_secret_access_key))
+            .field("upload_expires_in", &self.upload_expires_in)
+            .field("download_expires_in", &self.download_expires_in)
+            .field("max_file_size", &self.max_file_size)
+            .field("url_signing_secret", &redact(&self.url_signing_secret))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regions {
+    /// Region name → directory.
+    Local(Vec<(RegionName, PathBuf)>),
+    S3 {
+        /// Region name → bucket.
+        regions: Vec<(RegionName, String)>,
+        endpoint: Option<String>,
+        access_key: Secret,
+        secret_key: Secret,
+    },
+}
+
+/// The resolved storage settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub regions: Regions,
+    pub upload_expires: Duration,
+    pub download_expires: Duration,
+    pub max_file_size: u64,
+    /// `None`: generated in DATA_DIR.
+    pub url_signing_secret: Option<Secret>,
+}
+
+/// Parses `name:value;name:value` with region names, each once.
+fn parse_pairs(
+    variable: &'static str,
+    text: &str,
+    shape: &str,
+) -> Result<Vec<(RegionName, String)>, ConfigError> {
+    let mut pairs: Vec<(RegionName, String)> = Vec::new();
+    for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once(':')
+            .ok_or_else(|| err(variable, format!("{part:?} is not `{shape}`")))?;
+        let name = RegionName::parse(name.trim()).map_err(|e| err(variable, e.to_string()))?;
+        if value.trim().is_empty() {
+            return Err(err(
+                variable,
+                format!("region {name} has nothing after ':'"),
+            ));
+        }
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(err(variable, format!("region {name} is listed twice")));
+        }
+        pairs.push((name, value.trim().to_owned()));
+    }
+    if pairs.is_empty() {
+        return Err(err(
+            variable,
+            format!("no region given; use `{shape};{shape}`"),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// A bucket name as S3 allows it.
+fn bucket(name: RegionName, bucket: String) -> Result<(RegionName, String), ConfigError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        Ok((name, bucket))
+    } else {
+        Err(err(
+            "S3_REGIONS",
+            format!("{bucket:?} is not a bucket name"),
+        ))
+    }
+}
+
+/// A key: its own variable, else the AWS tools' one.
+fn key(
+    own: &Option<String>,
+    aws: &Option<String>,
+    variable: &'static str,
+    aws_variable: &str,
+) -> Result<Secret, ConfigError> {
+    own.as_ref()
+        .or(aws.as_ref())
+        .filter(|k| !k.is_empty())
+        .map(|k| Secret(k.clone()))
+        .ok_or_else(|| {
+            err(
+                variable,
+                format!("is required with S3_REGIONS (or set {aws_variable})"),
+            )
+        })
+}
+
+impl StorageArgs {
+    /// Resolves the settings; the default region lives under `data_dir`.
+    pub fn resolve(&self, data_dir: &Path) -> Result<Storage, ConfigError> {
+        let regions = match (&self.s3_regions, &self.local_regions) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "S3_REGIONS",
+                    "set either S3_REGIONS or LOCAL_REGIONS, not both",
+                ));
+            }
+            (Some(text), None) => {
+                let regions = parse_pairs("S3_REGIONS", text, "region:bucket")?
+                    .into_iter()
+                    .map(|(name, b)| bucket(name, b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let endpoint = self
+                    .s3_endpoint
+                    .as_deref()
+                    .map(|e| http_url("S3_ENDPOINT", e).map(|u| u.text.to_owned()))
+                    .transpose()?;
+                Regions::S3 {
+                    regions,
+                    endpoint,
+                    access_key: key(
+                        &self.s3_access_key_id,
+                        &self.aws_access_key_id,
+                        "S3_REGIONS_ACCESS_KEY_ID",
+                        "AWS_ACCESS_KEY_ID",
+                    )?,
+                    secret_key: key(
+                        &self.s3_secret_access_key,
+                        &self.aws_secret_access_key,
+                        "S3_REGIONS_SECRET_ACCESS_KEY",
+                        "AWS_SECRET_ACCESS_KEY",
+                    )?,
+                }
+            }
+            (None, Some(text)) => Regions::Local(
+                parse_pairs("LOCAL_REGIONS", text, "name:/path")?
+                    .into_iter()
+                    .map(|(name, path)| (name, PathBuf::from(path)))
+                    .collect(),
+            ),
+            (None, None) => Regions::Local(vec![(
+                RegionName::parse("local").map_err(|e| err("LOCAL_REGIONS", e.to_string()))?,
+                data_dir.join("objects"),
+            )]),
+        };
+        if self.upload_expires_in == 0 {
+            return Err(err("UPLOAD_EXPIRES_IN", "must be at least 1 second"));
+        }
+        let download = self
+            .download_expires_in
+            .or(self.dowload_expires_in)
+            .unwrap_or(60);
+        if download == 0 {
+            return Err(err("DOWNLOAD_EXPIRES_IN", "must be at least 1 second"));
+        }
+        Ok(Storage {
+            regions,
+            upload_expires: Duration::from_secs(self.upload_expires_in),
+            download_expires: Duration::from_secs(download),
+            max_file_size: self.max_file_size,
+            url_signing_secret: self.url_signing_secret.clone().map(Secret),
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! Driven-port failures in the use cases' words: what a metadata, storage
+//! or authentication failure means for the caller. The cause stays as the
+//! error's source; which HTTP status a kind becomes is not decided here.
+
+use tooltool_domain::BatchError;
+use tooltool_ports::{AuthError, BlobError, Chain, MetadataError, UseCaseError};
+
+/// What a request for an unknown self-served URL is told, whatever made it
+/// unknown (region, store, key): the original's wording.
+pub const URL_NOT_FOUND: &str = "The requested URL was not found on the server.";
+
+pub fn store_error(e: MetadataError) -> UseCaseError {
+    match &e {
+        MetadataError::Rejected(BatchError::TooLarge { .. }) => {
+            UseCaseError::too_large(e.to_string())
+        }
+        MetadataError::Rejected(rule) => UseCaseError::invalid(rule.to_string()),
+        MetadataError::Unavailable(_) => UseCaseError::unavailable(e),
+        MetadataError::Internal(_) => UseCaseError::internal(e),
+    }
+}
+
+pub fn blob_error(e: BlobError) -> UseCaseError {
+    match &e {
+        BlobError::NotFound => UseCaseError::not_found(URL_NOT_FOUND),
+        BlobError::Forbidden(why) => UseCaseError::denied(why.clone()),
+        BlobError::RangeNotSatisfiable { .. } => UseCaseError::out_of_range(e.to_string()),
+        // The client's transfer: it is told what went wrong with it.
+        BlobError::TooLarge { .. } | BlobError::Interrupted(_) => {
+            UseCaseError::invalid(Chain(&e).to_string())
+        }
+        BlobError::Changed | BlobError::Unavailable(_) => UseCaseError::unavailable(e),
+        BlobError::OtherDomain(_) => UseCaseError::internal(e),
+    }
+}
+
+pub fn auth_error(e: AuthError) -> UseCaseError {
+    match e {
+        AuthError::Invalid(why) => UseCaseError::not_authenticated(why),
+        AuthError::Unavailable(_) => UseCaseError::unavailable_because(
+            "the authentication service is unavailable; retry in a moment",
+            e,
+        ),
+    }
+}

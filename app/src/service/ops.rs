@@ -1,0 +1,47 @@
+//! What operators read: the dependency checks behind `/__heartbeat__`, and
+//! the metrics text with its backlog gauges refreshed.
+
+use tooltool_domain::{Digest, ObjectKey};
+use tooltool_ports::HealthChecks;
+
+use super::Service;
+
+impl Service {
+    /// The metadata store, every storage region, and every authority an
+    /// authenticator asks (Taskcluster), each with its verdict.
+    pub async fn health(&self) -> HealthChecks {
+        let mut checks: HealthChecks = vec![(
+            "database".to_owned(),
+            self.store.ping().await.map_err(Into::into),
+        )];
+        // A HEAD of a key that never exists proves the region answers.
+        let probe = ObjectKey::File(Digest::from_bytes(&[0; 64]));
+        for blobs in &self.regions {
+            let verdict = blobs.head(&probe).await.map(|_| ()).map_err(Into::into);
+            checks.push((format!("storage:{}", blobs.region()), verdict));
+        }
+        for authenticator in &self.authenticators {
+            if let Some(authority) = authenticator.authority() {
+                let verdict = authenticator.check().await.map_err(Into::into);
+                checks.push((authority.to_owned(), verdict));
+            }
+        }
+        checks
+    }
+
+    /// The metrics in the text exposition format, backlog refreshed.
+    pub async fn metrics_text(&self) -> String {
+        match self.store.backlog(self.region_names()).await {
+            Ok((pending, missing)) => self.metrics.backlog(pending, missing),
+            // A scrape still answers the counters; the gauges keep their last values.
+            Err(e) => tracing::warn!(
+                error = &e as &(dyn std::error::Error + 'static),
+                "cannot count the backlog for metrics"
+            ),
+        }
+        if let Some(n) = self.store.connections_in_use() {
+            self.metrics.db_connections_in_use(n);
+        }
+        self.metrics.render()
+    }
+}

@@ -1,0 +1,205 @@
+//! Verifying uploads: judge the bytes in a slot against its declaration,
+//! then promote exactly the version that was hashed and record it, or
+//! delete it and record why. Verifications hold a permit of
+//! [`super::Settings::verify_concurrency`], whoever starts them.
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tooltool_domain::{ContentHasher, ObjectKey, Observed, VerificationOutcome};
+use tooltool_ports::{BlobError, ByteStream, ObjectInfo, PendingUpload, UseCaseError};
+
+use super::errors::{blob_error, store_error};
+use super::{Service, later};
+
+/// What one verification attempt of one slot concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// Promoted and recorded.
+    Valid,
+    /// Deleted; the reason is recorded for `upload/complete`.
+    Rejected(String),
+    /// Nothing to judge yet (no object, or another worker holds the slot).
+    NotYet,
+}
+
+/// Hashes a stream on a blocking thread, so that hashing large objects
+/// never stalls the async workers; the queue between them bounds memory.
+pub async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
+    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
+    let hasher = tokio::task::spawn_blocking(move || {
+        let mut h = ContentHasher::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            h.update(&chunk);
+        }
+        h.finish()
+    });
+    while let Some(chunk) = body.next().await {
+        if tx.send(chunk?).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    hasher.await.map_err(BlobError::unavailable)
+}
+
+/// The metric label of a verdict.
+fn outcome_name(outcome: &VerificationOutcome) -> &'static str {
+    match outcome {
+        VerificationOutcome::Valid => "valid",
+        VerificationOutcome::Missing => "missing",
+        VerificationOutcome::SizeMismatch { .. } => "size_mismatch",
+        VerificationOutcome::DigestMismatch { .. } => "digest_mismatch",
+    }
+}
+
+impl Service {
+    /// Judges measured content against a slot and acts on the verdict:
+    /// promote + record, or delete + record the rejection. The one place
+    /// where an upload becomes a file instance.
+    pub async fn settle(
+        &self,
+        slot: &PendingUpload,
+        observed: &Observed,
+        info: &ObjectInfo,
+    ) -> Result<Verified, UseCaseError> {
+        let blobs = self.slot_region(slot)?;
+        let key = ObjectKey::from(slot.key.clone());
+        let outcome = VerificationOutcome::judge(slot.size, slot.key.digest(), Some(observed));
+        self.metrics
+            .verification(outcome_name(&outcome), observed.size);
+        match outcome.rejection_reason() {
+            None => {
+                match blobs.promote(&slot.key, info).await {
+                    Ok(()) => {}
+                    Err(BlobError::Changed) => {
+                        // Someone re-uploaded after we hashed: judge again later.
+                        self.store
+                            .release_upload(&slot.key)
+                            .await
+                            .map_err(store_error)?;
+                        return Ok(Verified::NotYet);
+                    }
+                    Err(e) => return Err(blob_error(e)),
+                }
+                self.store
+                    .complete_upload(&slot.key, observed.size)
+                    .await
+                    .map_err(store_error)?;
+                tracing::info!(digest = %slot.key.digest(), region = %slot.region, "upload verified");
+                Ok(Verified::Valid)
+            }
+            Some(reason) => {
+                blobs.delete(&key).await.map_err(blob_error)?;
+                self.store
+                    .reject_upload(&slot.key, reason.clone())
+                    .await
+                    .map_err(store_error)?;
+                tracing::warn!(digest = %slot.key.digest(), %reason, "upload rejected");
+                Ok(Verified::Rejected(reason))
+            }
+        }
+    }
+
+    /// Verifies a slot this worker has claimed: inspect, hash, settle. The
+    /// claim is released when there is nothing to judge yet or on failure.
+    pub async fn verify_claimed(&self, slot: &PendingUpload) -> Result<Verified, UseCaseError> {
+        let result = async {
+            let _permit = self
+                .verifications
+                .acquire()
+                .await
+                .map_err(UseCaseError::internal)?;
+            let blobs = self.slot_region(slot)?;
+            let key = ObjectKey::from(slot.key.clone());
+            let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
+                return Ok(None);
+            };
+            if info.size != slot.size {
+                // No need to read a wrong-size object: the size alone condemns it.
+                let observed_size_only = VerificationOutcome::SizeMismatch {
+                    expected: slot.size,
+                    actual: info.size,
+                };
+                let reason = observed_size_only.rejection_reason().unwrap_or_default();
+                self.metrics
+                    .verification(outcome_name(&observed_size_only), 0);
+                blobs.delete(&key).await.map_err(blob_error)?;
+                self.store
+                    .reject_upload(&slot.key, reason.clone())
+                    .await
+                    .map_err(store_error)?;
+                return Ok(Some(Verified::Rejected(reason)));
+            }
+            let read = match blobs.get(&key).await {
+                Ok(stream) => hash_stream(stream).await,
+                Err(e) => Err(e),
+            };
+            let observed = match read {
+                Ok(observed) => observed,
+                Err(BlobError::Changed) => {
+                    // Replaced while we read it: judge the new version later.
+                    self.store
+                        .release_upload(&slot.key)
+                        .await
+                        .map_err(store_error)?;
+                    return Ok(Some(Verified::NotYet));
+                }
+                Err(e) => return Err(blob_error(e)),
+            };
+            self.settle(slot, &observed, &info).await.map(Some)
+        }
+        .await;
+        match result {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => {
+                self.metrics
+                    .verification(outcome_name(&VerificationOutcome::Missing), 0);
+                self.store
+                    .release_upload(&slot.key)
+                    .await
+                    .map_err(store_error)?;
+                Ok(Verified::NotYet)
+            }
+            Err(e) => {
+                let _ = self.store.release_upload(&slot.key).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Claims and verifies one slot; `NotYet` when another worker holds it.
+    pub async fn verify_slot(&self, slot: &PendingUpload) -> Result<Verified, UseCaseError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_upload(&slot.key, now, later(now, self.settings.verify_lease))
+            .await
+            .map_err(store_error)?;
+        if !claimed {
+            return Ok(Verified::NotYet);
+        }
+        self.verify_claimed(slot).await
+    }
+
+    /// One run of the verification job: claims due slots and verifies them.
+    pub async fn verify_pending(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(PendingUpload, Result<Verified, UseCaseError>)>, UseCaseError> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .claim_due_uploads(now, later(now, self.settings.verify_lease), limit)
+            .await
+            .map_err(store_error)?;
+        let results = futures_util::stream::iter(due)
+            .map(|slot| async move {
+                let r = self.verify_claimed(&slot).await;
+                (slot, r)
+            })
+            .buffer_unordered(self.settings.verify_concurrency.max(1))
+            .collect()
+            .await;
+        Ok(results)
+    }
+}

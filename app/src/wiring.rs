@@ -1,0 +1,146 @@
+//! Wiring: resolved configuration → adapters behind ports → the service.
+//! The only place that names concrete adapters; every choice between them
+//! (SQLite or PostgreSQL, directories or S3, which Hawk verifier) is made
+//! here, once, at start-up.
+
+use std::sync::Arc;
+
+use tooltool_fs::FsStore;
+use tooltool_jwt::JwtAuthenticator;
+use tooltool_ports::{Authenticator, BlobStore, Chain, Clock, MetadataStore};
+use tooltool_sqlite::SqliteStore;
+use tooltool_taskcluster::{LocalVerifier, TaskclusterVerifier};
+
+use crate::config::{Database, HawkVerifier, JwtKey, Regions, Resolved};
+use crate::secrets::{ensure_data_dir, generated_secret, jwt_secret};
+use crate::service::{Service, Settings};
+
+/// Everything a running server is made of.
+pub struct Wired {
+    pub service: Service,
+    pub config: Resolved,
+}
+
+/// `variable: error: cause: …`, the one line a start-up failure prints.
+fn failed(variable: &str, e: &(dyn std::error::Error + 'static)) -> String {
+    format!("{variable}: {}", Chain(e))
+}
+
+/// Opens the metadata store (applying migrations): PostgreSQL when
+/// DATABASE_URL is set, else the embedded SQLite file in DATA_DIR.
+pub async fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, String> {
+    match &config.database {
+        Database::Postgres {
+            url,
+            pool_size,
+            startup_wait,
+        } => {
+            let options = tooltool_postgres::PgOptions {
+                pool_size: *pool_size,
+                ..tooltool_postgres::PgOptions::default()
+            };
+            let store = tooltool_postgres::PgStore::connect(&url.0, &options, *startup_wait)
+                .await
+                .map_err(|e| failed("DATABASE_URL", &e))?;
+            Ok(Arc::new(store))
+        }
+        Database::Sqlite => {
+            ensure_data_dir(config)?;
+            let path = config.data_dir.join("tooltool.sqlite3");
+            let store = SqliteStore::open(&path).map_err(|e| failed("DATA_DIR", &e))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The authenticators of the configured schemes: Bearer always, Hawk when
+/// a verifier is configured.
+fn authenticators(
+    config: &Resolved,
+    clock: &Arc<dyn Clock>,
+) -> Result<Vec<Arc<dyn Authenticator>>, String> {
+    let jwt: Arc<dyn Authenticator> = match (&config.auth.jwt, jwt_secret(config)?) {
+        (JwtKey::PublicKeyFile(path), _) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
+            Arc::new(
+                JwtAuthenticator::rs256(&pem, Arc::clone(clock))
+                    .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
+            )
+        }
+        (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(clock))),
+        (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
+    };
+    let mut authenticators = vec![jwt];
+    match &config.auth.hawk {
+        HawkVerifier::None => {}
+        HawkVerifier::Local(path) => authenticators.push(Arc::new(
+            LocalVerifier::from_file(path, Arc::clone(clock))
+                .map_err(|e| failed("HAWK_CLIENTS_FILE", &e))?,
+        )),
+        HawkVerifier::Taskcluster { root_url, timeout } => authenticators.push(Arc::new(
+            TaskclusterVerifier::new(root_url, *timeout)
+                .map_err(|e| format!("TASKCLUSTER_ROOT_URL: {e}"))?,
+        )),
+    }
+    Ok(authenticators)
+}
+
+/// The store of every configured region, in configuration order; S3
+/// buckets are checked, so start-up names the one that does not answer.
+async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
+    match &config.storage.regions {
+        Regions::Local(regions) => {
+            let secret = match &config.storage.url_signing_secret {
+                Some(s) => s.0.as_bytes().to_vec(),
+                None => generated_secret(&config.data_dir, "url-secret")?,
+            };
+            regions
+                .iter()
+                .map(|(name, path)| {
+                    FsStore::new(name.clone(), path, &config.listen.public_url, &secret)
+                        .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
+                        .map_err(|e| failed(&format!("LOCAL_REGIONS: region {name}"), &e))
+                })
+                .collect()
+        }
+        Regions::S3 {
+            regions,
+            endpoint,
+            access_key,
+            secret_key,
+        } => {
+            let account =
+                tooltool_s3::Account::new(endpoint.as_deref(), &access_key.0, &secret_key.0);
+            let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
+            for (name, bucket) in regions {
+                let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account);
+                store.check().await.map_err(|e| {
+                    failed(&format!("S3_REGIONS: bucket {bucket} of region {name}"), &e)
+                })?;
+                stores.push(Arc::new(store));
+            }
+            Ok(stores)
+        }
+    }
+}
+
+/// Builds the application from resolved configuration. Key material and
+/// storage are checked before the database is touched, so that a bad
+/// setting stops start-up with its one line and no side effect.
+pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
+    ensure_data_dir(&config)?;
+    let authenticators = authenticators(&config, &clock)?;
+    let regions = regions(&config).await?;
+    let store = open_store(&config).await?;
+    let mut settings = Settings::new(config.auth.permissions.clone());
+    settings.upload_expires = config.storage.upload_expires;
+    settings.download_expires = config.storage.download_expires;
+    settings.max_file_size = config.storage.max_file_size;
+    settings.verify_concurrency = config.jobs.verify_concurrency;
+    let metrics: Arc<dyn tooltool_ports::Metrics> =
+        Arc::new(tooltool_prometheus::Prometheus::new());
+    let service =
+        Service::new(store, regions, clock, metrics, settings).with_authenticators(authenticators);
+    Ok(Wired { service, config })
+}

@@ -1,0 +1,220 @@
+//! The error of the driving port, in the use cases' own words, and what
+//! every port error keeps: its cause, as a `source`, so that logs and
+//! Sentry show the whole chain rather than a flattened string.
+
+use std::fmt;
+
+/// The cause of a port error: the adapter's native error (SQL, io, SDK),
+/// opaque to everyone past the port, or a sentence where there is none.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Renders an error with its chain of sources, `outer: inner: innermost`,
+/// for the one-line messages a person reads (start-up, CLI commands).
+/// Logs record errors as values instead (`error = &e as &dyn Error`).
+#[derive(Clone, Copy)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A sentence saying where something failed, over the error that failed
+/// it: the cause adapters keep when the native error alone would not say
+/// what was being done (`cannot open /data/tooltool.sqlite3`, `copy object`).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Context {
+    message: String,
+    #[source]
+    source: Cause,
+}
+
+impl Context {
+    pub fn new(message: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self {
+            message: message.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// What went wrong in a use case. The driving adapters hold the one table
+/// from kind to their own answer (an HTTP status, a page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The input breaks a rule: malformed, inconsistent with what is stored,
+    /// or content that does not match its declaration.
+    Invalid,
+    /// Credentials are needed but missing, or present and not acceptable.
+    NotAuthenticated,
+    /// The caller is known but may not do this (a missing scope, a signed
+    /// URL that does not grant it).
+    Denied,
+    NotFound,
+    /// In progress: the same request may succeed later.
+    NotYet,
+    /// What the request addresses is no longer open (a settled upload slot).
+    Closed,
+    /// A declared size (or a body) above what this server accepts.
+    TooLarge,
+    /// A byte range outside the object.
+    OutOfRange,
+    /// A dependency (database, storage, an authentication service) cannot
+    /// be reached; retrying later may succeed.
+    Unavailable,
+    /// A fault of this server (a bug, an inconsistent deployment).
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the fault is the server's (its cause is logged, and the
+    /// caller only learns that something failed).
+    pub fn is_server_fault(self) -> bool {
+        matches!(self, Self::Unavailable | Self::Internal)
+    }
+}
+
+/// A failed use case: its kind, a sentence the caller may be shown, and
+/// the cause behind it (for logs, never shown).
+#[derive(Debug)]
+pub struct UseCaseError {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Cause>,
+}
+
+/// What callers are told when the server is at fault: the cause may name
+/// hosts, queries or paths, so it goes to the logs only.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "A service this server depends on is unavailable; retry in a moment.";
+pub const INTERNAL_MESSAGE: &str = "The server failed to handle this request; it has been logged.";
+
+impl UseCaseError {
+    /// A refusal whose `message` is shown to the caller as is; it MUST NOT
+    /// carry secrets. Server faults are made with
+    /// [`UseCaseError::unavailable`] and [`UseCaseError::internal`].
+    fn refusal(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::Invalid, message)
+    }
+
+    pub fn not_authenticated(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::NotAuthenticated, message)
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::Denied, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::NotFound, message)
+    }
+
+    pub fn not_yet(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::NotYet, message)
+    }
+
+    pub fn closed(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::Closed, message)
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::TooLarge, message)
+    }
+
+    pub fn out_of_range(message: impl Into<String>) -> Self {
+        Self::refusal(ErrorKind::OutOfRange, message)
+    }
+
+    /// A dependency failed; the caller is told to retry, the cause is logged.
+    pub fn unavailable(cause: impl Into<Cause>) -> Self {
+        Self::refusal(ErrorKind::Unavailable, UNAVAILABLE_MESSAGE).caused_by(cause)
+    }
+
+    /// [`UseCaseError::unavailable`] with a sentence of its own, for a
+    /// dependency the caller should know about (e.g. the authentication
+    /// service); `message` MUST NOT carry the cause's details.
+    pub fn unavailable_because(message: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        Self::refusal(ErrorKind::Unavailable, message).caused_by(cause)
+    }
+
+    /// A fault of this server; the caller learns nothing of the cause.
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::refusal(ErrorKind::Internal, INTERNAL_MESSAGE).caused_by(cause)
+    }
+
+    /// Keeps `cause` as this error's source.
+    #[must_use]
+    pub fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
+        self.source = Some(cause.into());
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The sentence the caller may be shown.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for UseCaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UseCaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chains_render_every_source_and_server_faults_hide_their_cause() {
+        let e = UseCaseError::unavailable(Outer(std::io::Error::other("inner")));
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(e.message(), UNAVAILABLE_MESSAGE);
+        assert_eq!(
+            Chain(&e).to_string(),
+            format!("{UNAVAILABLE_MESSAGE}: outer: inner")
+        );
+        let refused = UseCaseError::denied("no");
+        assert_eq!(Chain(&refused).to_string(), "no");
+        assert!(!refused.kind().is_server_fault());
+        assert!(UseCaseError::internal("bug").kind().is_server_fault());
+    }
+}
