@@ -70,6 +70,25 @@ async fn the_heartbeat_checks_taskcluster_when_configured() {
     assert_eq!(body["checks"]["taskcluster"], "error");
 }
 
+/// A local list of Hawk clients asks nobody: the heartbeat does not claim
+/// to have checked a Taskcluster that is not configured.
+#[tokio::test]
+async fn the_heartbeat_names_no_taskcluster_for_local_hawk_clients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clients = dir.path().join("clients.json");
+    std::fs::write(
+        &clients,
+        r#"[{"clientId": "c", "accessToken": "t", "scopes": []}]"#,
+    )
+    .expect("write");
+    let app = spawn_with(&["--hawk-clients-file", clients.to_str().expect("utf-8")]).await;
+    let hb = app.get("__heartbeat__").await;
+    assert_eq!(hb.status(), 200);
+    let body: Value = hb.json().await.expect("json");
+    let names: Vec<&String> = body["checks"].as_object().expect("checks").keys().collect();
+    assert_eq!(names, ["database", "storage:local"]);
+}
+
 #[tokio::test]
 async fn security_headers() {
     let app = spawn_app().await;

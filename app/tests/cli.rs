@@ -1,7 +1,10 @@
 //! The binary's command line: one-line configuration errors, `token`,
 //! `--help`, and the one-process rule of the embedded store.
 
-use std::process::{Command, Output};
+use std::io::BufRead;
+use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 fn tooltool(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
@@ -159,25 +162,9 @@ fn job_commands_run_once_and_refuse_a_store_in_use() {
     let migrate = tooltool(&["migrate"], &[("DATA_DIR", data)]);
     assert!(migrate.status.success());
     // A running server owns the embedded store.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tooltool"))
-        .env("DATA_DIR", data)
-        .env("LISTEN", format!("127.0.0.1:{port}"))
-        .env("LOG_LEVEL", "warn")
-        .spawn()
-        .expect("server starts");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let mut server = Server::start(data, &[]);
     let out = tooltool(&["sweep"], &[("DATA_DIR", data)]);
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(up, "server did not start");
+    server.kill();
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("in use by another tooltool process"),
@@ -186,34 +173,91 @@ fn job_commands_run_once_and_refuse_a_store_in_use() {
     );
 }
 
-/// Starts the binary on a free port with `env`; answers (child, base URL).
-fn start_server(data: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
-    cmd.env("DATA_DIR", data)
-        .env("LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("PUBLIC_URL")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    cmd.envs(env.iter().copied());
-    let child = cmd.spawn().expect("server starts");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "server did not start");
-    (child, format!("http://127.0.0.1:{port}"))
+/// The binary serving on a free port, its log lines collected as they
+/// come, so that tests wait for what it says (that it serves, that it
+/// shuts down) instead of sleeping.
+struct Server {
+    child: Child,
+    url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    said: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts the server with `env`, and returns once it says it serves.
+    fn start(data: &str, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
+        cmd.env("DATA_DIR", data)
+            .env("LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("PUBLIC_URL")
+            .env_remove("LOG_LEVEL")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        cmd.envs(env.iter().copied());
+        let mut child = cmd.spawn().expect("server starts");
+        let stderr = child.stderr.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tell, said) = mpsc::channel();
+        let kept = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().expect("lines").push(line.clone());
+                let _ = tell.send(line);
+            }
+        });
+        let server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            lines,
+            said,
+        };
+        // Logged once the listener is bound, so connections are accepted.
+        server.wait_for("tooltool serving");
+        server
+    }
+
+    /// Blocks until the server logs a line containing `text`.
+    fn wait_for(&self, text: &str) {
+        loop {
+            match self.said.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(e) => panic!("the server never said {text:?} ({e}):\n{}", self.logs()),
+            }
+        }
+    }
+
+    /// Everything the server logged so far.
+    fn logs(&self) -> String {
+        self.lines.lock().expect("lines").join("\n")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[tokio::test]
 async fn every_request_logs_one_json_line_with_its_id_and_no_secret() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8");
-    let (mut server, url) = start_server(data, &[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")]);
+    let mut server = Server::start(data, &[("LOG_FORMAT", "json"), ("LOG_LEVEL", "info")]);
+    let url = server.url.clone();
     let token = String::from_utf8(
         tooltool(
             &[
@@ -262,9 +306,11 @@ async fn every_request_logs_one_json_line_with_its_id_and_no_secret() {
         .await
         .expect("get");
     assert_eq!(resp.status(), 403);
-    let _ = server.kill();
-    let out = server.wait_with_output().expect("output");
-    let logs = String::from_utf8_lossy(&out.stderr);
+    // The request line is written once the response is; the server stops
+    // only after saying it, so the log is complete.
+    server.wait_for(r#""route":"blob""#);
+    server.kill();
+    let logs = server.logs();
     let line: serde_json::Value = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -296,13 +342,13 @@ async fn metrics_can_have_their_own_listener() {
         .expect("addr")
         .port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    let (mut server, url) = start_server(data, &[("METRICS_LISTEN", &metrics_addr)]);
+    let mut server = Server::start(data, &[("METRICS_LISTEN", &metrics_addr)]);
+    let url = server.url.clone();
     let main = reqwest::get(format!("{url}/metrics")).await.expect("get");
     let separate = reqwest::get(format!("http://{metrics_addr}/metrics"))
         .await
         .expect("get");
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     assert_eq!(main.status(), 404, "not on the public listener");
     assert_eq!(separate.status(), 200);
     assert!(
@@ -318,7 +364,12 @@ async fn metrics_can_have_their_own_listener() {
 async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8");
-    let (server, url) = start_server(data, &[]);
+    // The gateway says when it starts receiving an upload.
+    let mut server = Server::start(
+        data,
+        &[("LOG_LEVEL", "info,tooltool::service::gateway=debug")],
+    );
+    let url = server.url.clone();
     let token = String::from_utf8(
         tooltool(
             &[
@@ -373,13 +424,14 @@ async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
     });
     let half = content.len() / 2;
     tx.send(Ok(content[..half].to_vec())).await.expect("send");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // In flight: the server is receiving the body, whose rest it waits for.
+    tokio::task::block_in_place(|| server.wait_for("receiving an upload"));
     let term = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(term.success());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| server.wait_for("shutting down"));
     tx.send(Ok(content[half..].to_vec())).await.expect("send");
     drop(tx);
     let resp = upload
@@ -387,14 +439,11 @@ async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
         .expect("join")
         .expect("the in-flight upload is answered");
     assert_eq!(resp.status(), 200, "the upload completed during shutdown");
-    let out = tokio::task::spawn_blocking(move || server.wait_with_output())
-        .await
-        .expect("join")
-        .expect("output");
+    let status = tokio::task::block_in_place(|| server.child.wait()).expect("exit status");
     assert!(
-        out.status.success(),
-        "exit 0 after a graceful shutdown: {:?}",
-        out.status
+        status.success(),
+        "exit 0 after a graceful shutdown: {status:?}\n{}",
+        server.logs()
     );
     assert!(
         std::fs::read_dir(dir.path().join("objects/sha512"))
@@ -511,7 +560,8 @@ async fn import_legacy_copies_the_original_database_once() {
         "idempotent: {text}"
     );
 
-    let (mut server, url) = start_server(data, &[]);
+    let mut server = Server::start(data, &[]);
+    let url = server.url.clone();
     let batch: serde_json::Value = reqwest::get(format!("{url}/upload/1"))
         .await
         .expect("get")
@@ -538,8 +588,7 @@ async fn import_legacy_copies_the_original_database_once() {
         .await
         .expect("get")
         .status();
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     assert_eq!(batch["author"], "releng@mozilla.com");
     assert_eq!(batch["uploaded"], "2015-06-01T12:00:00.000000Z");
     assert_eq!(batch["files"]["clang.tar.xz"]["size"], 3_221_225_472u64);

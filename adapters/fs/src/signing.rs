@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tooltool_domain::{ObjectKey, RegionName};
-use tooltool_ports::{BlobError, SignedMethod};
+use tooltool_ports::SignedMethod;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -18,7 +18,7 @@ pub(crate) struct Signer {
     secret: Vec<u8>,
 }
 
-fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(crate) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
@@ -36,7 +36,13 @@ impl Signer {
     }
 
     /// The MAC of a URL for `key` as its text appears in the URL.
-    fn mac(&self, method: SignedMethod, key: &str, expires: i64, size: Option<u64>) -> HmacSha256 {
+    pub(crate) fn mac(
+        &self,
+        method: SignedMethod,
+        key: &str,
+        expires: i64,
+        size: Option<u64>,
+    ) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         let method = match method {
             SignedMethod::Get => "GET",
@@ -70,49 +76,6 @@ impl Signer {
                 "{}{key}?expires={expires}&signature={signature}",
                 self.url_base
             ),
-        }
-    }
-
-    /// Checks a URL's signature and expiry over the key text it names, then
-    /// parses that text: only keys this store signed get past the MAC, so
-    /// an unparsable key is as forbidden as an altered one.
-    pub(crate) fn authorize(
-        &self,
-        method: SignedMethod,
-        key: &str,
-        query: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ObjectKey, BlobError> {
-        let forbidden = |why: &str| Err(BlobError::Forbidden(why.to_owned()));
-        let (Some(expires), Some(signature)) = (
-            query_param(query, "expires").and_then(|e| e.parse::<i64>().ok()),
-            query_param(query, "signature").and_then(|s| hex::decode(s).ok()),
-        ) else {
-            return forbidden("this URL is not signed: request a new one from the server");
-        };
-        let size = match method {
-            SignedMethod::Put => match query_param(query, "size").and_then(|s| s.parse().ok()) {
-                Some(size) => Some(size),
-                None => return forbidden("this upload URL has no size: request a new one"),
-            },
-            SignedMethod::Get => None,
-        };
-        if self
-            .mac(method, key, expires, size)
-            .verify_slice(&signature)
-            .is_err()
-        {
-            return forbidden(
-                "the URL signature does not match: it was altered or is for another object",
-            );
-        }
-        if now.timestamp() > expires {
-            return forbidden("this signed URL has expired: request a new one from the server");
-        }
-        match (method, ObjectKey::parse(key)) {
-            (SignedMethod::Put, Some(key @ ObjectKey::Staging(_)))
-            | (SignedMethod::Get, Some(key @ ObjectKey::File(_))) => Ok(key),
-            _ => forbidden("this URL does not name an object of this server"),
         }
     }
 }

@@ -7,21 +7,20 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use poem::http::{StatusCode, header};
 use poem::web::Path;
-use poem::{Body, IntoResponse, Request, Response, handler};
+use poem::{Body, Request, Response, handler};
 use tooltool_domain::RegionName;
 use tooltool_ports::{BlobError, ByteRange, ToolTool, UseCaseError};
 
 use crate::problem::ErrorResponse;
 
-fn error(e: UseCaseError) -> Response {
-    // The operations' mapping, so that status and logging are decided once.
-    ErrorResponse(e).into_response()
-}
+/// Failures leave like the operations' (status and logging decided once).
+type Result<T> = std::result::Result<T, ErrorResponse>;
 
 /// A region name from the path; one that cannot be a region names nothing.
-fn region(text: &str) -> Result<RegionName, UseCaseError> {
-    RegionName::parse(text)
-        .map_err(|_| UseCaseError::not_found("The requested URL was not found on the server."))
+fn region(text: &str) -> Result<RegionName> {
+    RegionName::parse(text).map_err(|_| {
+        UseCaseError::not_found("The requested URL was not found on the server.").into()
+    })
 }
 
 #[handler]
@@ -30,21 +29,15 @@ pub async fn put_blob(
     Path((region, key)): Path<(String, String)>,
     body: Body,
     service: poem::web::Data<&Arc<dyn ToolTool>>,
-) -> Response {
-    let region = match self::region(&region) {
-        Ok(r) => r,
-        Err(e) => return error(e),
-    };
+) -> Result<Response> {
+    let region = self::region(&region)?;
     let query = req.uri().query().unwrap_or_default();
     let stream = body.into_bytes_stream().map_err(BlobError::interrupted);
-    match service
+    service
         .receive_blob(&region, &key, query, Box::pin(stream))
-        .await
-    {
-        // The Mozilla client treats anything but exactly 200 as failure.
-        Ok(()) => Response::builder().status(StatusCode::OK).finish(),
-        Err(e) => error(e),
-    }
+        .await?;
+    // The Mozilla client treats anything but exactly 200 as failure.
+    Ok(Response::builder().status(StatusCode::OK).finish())
 }
 
 /// Parses a single `bytes=` range; anything else serves the whole object,
@@ -75,17 +68,11 @@ pub async fn get_blob(
     req: &Request,
     Path((region, key)): Path<(String, String)>,
     service: poem::web::Data<&Arc<dyn ToolTool>>,
-) -> Response {
-    let region = match self::region(&region) {
-        Ok(r) => r,
-        Err(e) => return error(e),
-    };
+) -> Result<Response> {
+    let region = self::region(&region)?;
     let query = req.uri().query().unwrap_or_default();
     let range = parse_range(req.header(header::RANGE));
-    let opened = match service.serve_blob(&region, &key, query, range).await {
-        Ok(o) => o,
-        Err(e) => return error(e),
-    };
+    let opened = service.serve_blob(&region, &key, query, range).await?;
     // Content addressed: the digest is the strongest possible ETag.
     let etag = format!("\"{}\"", opened.digest);
     let (status, len) = match opened.range {
@@ -105,9 +92,9 @@ pub async fn get_blob(
             format!("bytes {start}-{end}/{}", opened.size),
         );
     }
-    builder.body(Body::from_bytes_stream(
+    Ok(builder.body(Body::from_bytes_stream(
         opened.body.map_err(std::io::Error::other),
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ mod observe;
 mod payload;
 mod problem;
 
+#[cfg(test)]
+mod schema_tests;
+
 use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Route, get};

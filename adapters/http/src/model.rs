@@ -204,6 +204,7 @@ pub struct DeclaredFileDoc {
     /// Bytes; at most the server's `MAX_FILE_SIZE`.
     pub size: u64,
     /// SHA-512 of the content, 128 lower-case hex digits.
+    #[oai(validator(pattern = "^[0-9a-f]{128}$"))]
     pub digest: String,
     pub algorithm: Algorithm,
     pub visibility: VisibilityName,

@@ -188,30 +188,34 @@ pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Respon
 /// unparsable body, wrong content type) to the protocol's error shape;
 /// their status is poem's.
 pub async fn to_problem(err: poem::Error) -> Response {
-    if err.is_from_response() {
-        return err.into_response();
+    // What the request log needs, whichever way the response is made.
+    let op = err.data::<poem_openapi::OperationId>().copied();
+    let principal = err.data::<crate::observe::PrincipalId>().cloned();
+    let mut resp = if err.is_from_response() {
+        // Already in the error shape (a use-case error of a handler).
+        err.into_response()
+    } else {
+        let status = err.status();
+        let detail =
+            if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+                e.reason.clone()
+            } else if status == StatusCode::NOT_FOUND {
+                "The requested URL was not found on the server.".to_owned()
+            } else if status == StatusCode::METHOD_NOT_ALLOWED {
+                "The method is not allowed for the requested URL.".to_owned()
+            } else if status.is_server_error() {
+                tracing::warn!(error = %err, "unhandled server error");
+                INTERNAL_MESSAGE.to_owned()
+            } else {
+                err.to_string()
+            };
+        problem_response(status, detail)
+    };
+    if let Some(op) = op {
+        resp.set_data(op);
     }
-    let status = err.status();
-    let detail =
-        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
-            e.reason.clone()
-        } else if status == StatusCode::NOT_FOUND {
-            "The requested URL was not found on the server.".to_owned()
-        } else if status == StatusCode::METHOD_NOT_ALLOWED {
-            "The method is not allowed for the requested URL.".to_owned()
-        } else if status.is_server_error() {
-            tracing::warn!(error = %err, "unhandled server error");
-            INTERNAL_MESSAGE.to_owned()
-        } else {
-            err.to_string()
-        };
-    let mut resp = problem_response(status, detail);
-    // Keep what the request log needs.
-    if let Some(op) = err.data::<poem_openapi::OperationId>() {
-        resp.set_data(*op);
-    }
-    if let Some(principal) = err.data::<crate::observe::PrincipalId>() {
-        resp.set_data(principal.clone());
+    if let Some(principal) = principal {
+        resp.set_data(principal);
     }
     resp
 }

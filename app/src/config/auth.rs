@@ -10,13 +10,13 @@ use tooltool_domain::Permissions;
 use super::url::http_url;
 use super::{ConfigError, Secret, err};
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Authentication")]
 pub struct AuthArgs {
     /// HS256 secret for Bearer tokens. Without it and without JWT_PUBLIC_KEY, a random
     /// secret is created in DATA_DIR/jwt-secret on first start.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
     /// PEM file of the RS256 public key for Bearer tokens (instead of JWT_SECRET).
     #[arg(long, env = "JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<PathBuf>,
@@ -43,26 +43,6 @@ pub struct AuthArgs {
     #[arg(long, env = "ALLOW_ANONYMOUS_PUBLIC_DOWNLOAD", default_value = "true",
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_anonymous_public_download: bool,
-}
-
-impl std::fmt::Debug for AuthArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthArgs")
-            .field(
-                "jwt_secret",
-                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("jwt_public_key", &self.jwt_public_key)
-            .field("hawk_clients_file", &self.hawk_clients_file)
-            .field("taskcluster_root_url", &self.taskcluster_root_url)
-            .field("trust_proxy_headers", &self.trust_proxy_headers)
-            .field("scope_prefix", &self.scope_prefix)
-            .field(
-                "allow_anonymous_public_download",
-                &self.allow_anonymous_public_download,
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 /// How Bearer tokens are verified.
@@ -104,10 +84,10 @@ impl AuthArgs {
                     "set either JWT_SECRET or JWT_PUBLIC_KEY, not both",
                 ));
             }
-            (Some(s), None) if s.len() < 16 => {
+            (Some(s), None) if s.0.len() < 16 => {
                 return Err(err("JWT_SECRET", "must be at least 16 characters"));
             }
-            (Some(s), None) => JwtKey::Secret(Secret(s.clone())),
+            (Some(s), None) => JwtKey::Secret(s.clone()),
             (None, Some(p)) => JwtKey::PublicKeyFile(p.clone()),
             (None, None) => JwtKey::GeneratedSecret,
         };

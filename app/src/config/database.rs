@@ -4,32 +4,19 @@ use std::time::Duration;
 
 use super::{ConfigError, Secret, err};
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Database")]
 pub struct DatabaseArgs {
     /// PostgreSQL URL (`postgres://user:pass@host:5432/db`) of the metadata store;
     /// unset, the embedded SQLite file in DATA_DIR is used.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
     /// Connections to PostgreSQL per process.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: usize,
     /// How long start-up keeps retrying an unreachable database before giving up.
     #[arg(long, env = "DATABASE_STARTUP_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub database_startup_wait: Duration,
-}
-
-impl std::fmt::Debug for DatabaseArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseArgs")
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "<redacted>"),
-            )
-            .field("database_pool_size", &self.database_pool_size)
-            .field("database_startup_wait", &self.database_startup_wait)
-            .finish()
-    }
 }
 
 /// Where metadata lives.
@@ -46,7 +33,7 @@ pub enum Database {
 
 impl DatabaseArgs {
     pub fn resolve(&self) -> Result<Database, ConfigError> {
-        match self.database_url.as_deref().map(str::trim) {
+        match self.database_url.as_ref().map(|u| u.0.trim()) {
             None | Some("") => Ok(Database::Sqlite),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 if self.database_pool_size == 0 {

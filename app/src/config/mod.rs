@@ -93,9 +93,18 @@ pub struct Config {
     pub telemetry: TelemetryArgs,
 }
 
-/// A secret value: compared and cloned, never printed.
+/// A secret value (a key, a password in a URL): compared and cloned,
+/// never printed, so that `Debug` of any setting redacts it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -371,5 +380,24 @@ mod tests {
         assert!(!format!("{c:?}").contains("super-secret"));
         let r = c.resolve().expect("valid");
         assert!(!format!("{r:?}").contains("super-secret"));
+        // Every secret setting, whichever group it belongs to.
+        let c = config(&[
+            "--database-url",
+            "postgres://u:super-secret-db@h/db",
+            "--s3-regions",
+            "us-east-1:bucket",
+            "--s3-access-key-id",
+            "super-secret-ak",
+            "--s3-secret-access-key",
+            "super-secret-sk",
+            "--url-signing-secret",
+            "super-secret-url",
+            "--sentry-dsn",
+            "https://super-secret-key@sentry.example.com/1",
+        ]);
+        let r = c.resolve().expect("valid");
+        for text in [format!("{c:?}"), format!("{r:?}")] {
+            assert!(!text.contains("super-secret"), "{text}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use tooltool_domain::RegionName;
 use super::url::http_url;
 use super::{ConfigError, Secret, err};
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Storage")]
 pub struct StorageArgs {
     /// Local storage regions, `name:/path;name:/path`; the first receives uploads
@@ -25,13 +25,13 @@ pub struct StorageArgs {
     pub s3_endpoint: Option<String>,
     /// Access key for S3 (else AWS_ACCESS_KEY_ID).
     #[arg(long, env = "S3_REGIONS_ACCESS_KEY_ID", hide_env_values = true)]
-    pub s3_access_key_id: Option<String>,
+    pub s3_access_key_id: Option<Secret>,
     /// Secret key for S3 (else AWS_SECRET_ACCESS_KEY).
     #[arg(long, env = "S3_REGIONS_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
     /// The AWS tools' variable, read when S3_REGIONS_ACCESS_KEY_ID is unset.
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide = true, hide_env_values = true)]
-    pub aws_access_key_id: Option<String>,
+    pub aws_access_key_id: Option<Secret>,
     /// The AWS tools' variable, read when S3_REGIONS_SECRET_ACCESS_KEY is unset.
     #[arg(
         long,
@@ -39,7 +39,7 @@ pub struct StorageArgs {
         hide = true,
         hide_env_values = true
     )]
-    pub aws_secret_access_key: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
     /// Seconds an upload URL stays valid.
     #[arg(long, env = "UPLOAD_EXPIRES_IN", default_value_t = 60)]
     pub upload_expires_in: u64,
@@ -53,24 +53,7 @@ pub struct StorageArgs {
     pub max_file_size: u64,
     /// Secret that signs the server's own storage URLs. Default: created in DATA_DIR/url-secret.
     #[arg(long, env = "URL_SIGNING_SECRET", hide_env_values = true)]
-    pub url_signing_secret: Option<String>,
-}
-
-impl std::fmt::Debug for StorageArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        f.debug_struct("StorageArgs")
-            .field("local_regions", &self.local_regions)
-            .field("s3_regions", &self.s3_regions)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_access_key_id", &redact(&self.s3_access_key_id))
-            .field("s3_secret_access_key", &redact(&self.s3_secret_access_key))
-            .field("upload_expires_in", &self.upload_expires_in)
-            .field("download_expires_in", &self.download_expires_in)
-            .field("max_file_size", &self.max_file_size)
-            .field("url_signing_secret", &redact(&self.url_signing_secret))
-            .finish_non_exhaustive()
-    }
+    pub url_signing_secret: Option<Secret>,
 }
 
 /// Where bytes live.
@@ -148,15 +131,15 @@ fn bucket(name: RegionName, bucket: String) -> Result<(RegionName, String), Conf
 
 /// A key: its own variable, else the AWS tools' one.
 fn key(
-    own: &Option<String>,
-    aws: &Option<String>,
+    own: &Option<Secret>,
+    aws: &Option<Secret>,
     variable: &'static str,
     aws_variable: &str,
 ) -> Result<Secret, ConfigError> {
     own.as_ref()
         .or(aws.as_ref())
-        .filter(|k| !k.is_empty())
-        .map(|k| Secret(k.clone()))
+        .filter(|k| !k.0.is_empty())
+        .cloned()
         .ok_or_else(|| {
             err(
                 variable,
@@ -228,7 +211,7 @@ impl StorageArgs {
             upload_expires: Duration::from_secs(self.upload_expires_in),
             download_expires: Duration::from_secs(download),
             max_file_size: self.max_file_size,
-            url_signing_secret: self.url_signing_secret.clone().map(Secret),
+            url_signing_secret: self.url_signing_secret.clone(),
         })
     }
 }

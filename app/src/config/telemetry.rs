@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use super::{ConfigError, Secret, err};
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Telemetry")]
 pub struct TelemetryArgs {
     /// Serve `/metrics` on this separate address (e.g. 127.0.0.1:9100) instead of
@@ -13,7 +13,7 @@ pub struct TelemetryArgs {
     pub metrics_listen: Option<String>,
     /// Sentry DSN; unset or empty turns Sentry off.
     #[arg(long, env = "SENTRY_DSN", hide_env_values = true)]
-    pub sentry_dsn: Option<String>,
+    pub sentry_dsn: Option<Secret>,
     /// The environment Sentry events are tagged with.
     #[arg(long, env = "SENTRY_ENVIRONMENT", default_value = "production")]
     pub sentry_environment: String,
@@ -23,21 +23,6 @@ pub struct TelemetryArgs {
     /// `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-}
-
-impl std::fmt::Debug for TelemetryArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelemetryArgs")
-            .field("metrics_listen", &self.metrics_listen)
-            .field(
-                "sentry_dsn",
-                &self.sentry_dsn.as_ref().map(|_| "<redacted>"),
-            )
-            .field("sentry_environment", &self.sentry_environment)
-            .field("log_level", &self.log_level)
-            .field("log_format", &self.log_format)
-            .finish()
-    }
 }
 
 /// The resolved telemetry settings.
@@ -65,7 +50,7 @@ impl TelemetryArgs {
                 })
             })
             .transpose()?;
-        let sentry_dsn = match self.sentry_dsn.as_deref().map(str::trim) {
+        let sentry_dsn = match self.sentry_dsn.as_ref().map(|d| d.0.trim()) {
             None | Some("") => None,
             Some(dsn) => {
                 dsn.parse::<sentry::types::Dsn>()

@@ -60,6 +60,7 @@ impl Service {
                 "this upload slot is being uploaded or verified right now",
             ));
         }
+        tracing::debug!(slot = %staging, size = slot.size, "receiving an upload");
         let (observed, info) = match served.receive(&staging, slot.size, body).await {
             Ok(received) => received,
             Err(BlobError::TooLarge { .. }) => {

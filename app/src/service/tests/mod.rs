@@ -17,40 +17,43 @@ use tooltool_ports::{
 
 use crate::service::{Service, Settings, Verified};
 
+mod access;
+mod gateway;
+
 const PREFIX: &str = "project:releng:services/tooltool/api";
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
 }
 
-fn clock() -> Arc<MockClock> {
+pub(super) fn clock() -> Arc<MockClock> {
     let mut c = MockClock::new();
     c.expect_now().returning(now);
     Arc::new(c)
 }
 
-fn region(name: &str) -> RegionName {
+pub(super) fn region(name: &str) -> RegionName {
     RegionName::parse(name).expect("valid")
 }
 
-fn digest(content: &[u8]) -> Digest {
+pub(super) fn digest(content: &[u8]) -> Digest {
     let mut h = ContentHasher::new();
     h.update(content);
     h.finish().digest
 }
 
-fn blob(name: &str) -> MockBlobStore {
+pub(super) fn blob(name: &str) -> MockBlobStore {
     let mut b = MockBlobStore::new();
     let r = region(name);
     b.expect_region().return_const(r);
     b
 }
 
-fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
+pub(super) fn service(store: MockMetadataStore, blobs: Vec<MockBlobStore>) -> Service {
     service_with(store, blobs, Settings::new(Permissions::new(PREFIX, true)))
 }
 
-fn service_with(
+pub(super) fn service_with(
     store: MockMetadataStore,
     blobs: Vec<MockBlobStore>,
     settings: Settings,
@@ -64,14 +67,14 @@ fn service_with(
     )
 }
 
-fn who(scopes: &[&str]) -> Principal {
+pub(super) fn who(scopes: &[&str]) -> Principal {
     Principal::authenticated(
         "alice",
         ScopeSet::new(scopes.iter().map(|s| format!("{PREFIX}/{s}"))),
     )
 }
 
-fn slot(content: &[u8], size: u64) -> PendingUpload {
+pub(super) fn slot(content: &[u8], size: u64) -> PendingUpload {
     PendingUpload {
         key: StagingKey::new(digest(content), "0123456789abcdef").expect("valid"),
         size,
@@ -80,7 +83,7 @@ fn slot(content: &[u8], size: u64) -> PendingUpload {
     }
 }
 
-fn info(size: u64) -> ObjectInfo {
+pub(super) fn info(size: u64) -> ObjectInfo {
     ObjectInfo {
         size,
         etag: "v1".into(),
@@ -88,7 +91,7 @@ fn info(size: u64) -> ObjectInfo {
     }
 }
 
-fn file(content: &[u8], visibility: Visibility, instances: &[&str]) -> FileRecord {
+pub(super) fn file(content: &[u8], visibility: Visibility, instances: &[&str]) -> FileRecord {
     FileRecord {
         digest: digest(content),
         size: content.len() as u64,
@@ -129,7 +132,10 @@ async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
 }
 
 /// No more than VERIFY_CONCURRENCY objects are read at once, however many
-/// are due; each verification here runs from its HEAD to its delete.
+/// are due; each verification here runs from its HEAD to its delete, and
+/// its read waits until the most the limit allows are in flight, so that
+/// they overlap whatever the scheduling (a limit of one would hang: the
+/// timeout turns that into a failure).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verifications_run_at_most_the_configured_number_at_once() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,16 +156,19 @@ async fn verifications_run_at_most_the_configured_number_at_once() {
         .returning(|_, _| Ok(()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
+    // The most in flight so far, for reads to wait on.
+    let (reached, watch) = tokio::sync::watch::channel(0usize);
     let mut east = blob("east");
     let (i, m) = (Arc::clone(&in_flight), Arc::clone(&most));
     east.expect_head().returning(move |_| {
         let now = i.fetch_add(1, Ordering::SeqCst) + 1;
-        m.fetch_max(now, Ordering::SeqCst);
+        reached.send_replace(m.fetch_max(now, Ordering::SeqCst).max(now));
         Ok(Some(info(8)))
     });
-    east.expect_get().returning(|_| {
-        Ok(Box::pin(futures_util::stream::once(async {
-            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    east.expect_get().returning(move |_| {
+        let mut watch = watch.clone();
+        Ok(Box::pin(futures_util::stream::once(async move {
+            let _ = watch.wait_for(|most| *most >= 2).await;
             Ok(bytes::Bytes::from_static(b"wrong!!!"))
         })))
     });
@@ -171,7 +180,10 @@ async fn verifications_run_at_most_the_configured_number_at_once() {
     let mut settings = Settings::new(Permissions::new(PREFIX, true));
     settings.verify_concurrency = 2;
     let svc = service_with(store, vec![east], settings);
-    let results = svc.verify_pending(10).await.expect("ran");
+    let results = tokio::time::timeout(std::time::Duration::from_secs(60), svc.verify_pending(10))
+        .await
+        .expect("verifications overlap")
+        .expect("ran");
     assert_eq!(results.len(), 6);
     assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
 }
