@@ -5,7 +5,8 @@
 //! no business rule. Errors become HTTP statuses in one place
 //! (`problem.rs`), and every error leaves in the protocol's error shape.
 //!
-//! Files: `api.rs` (the OpenAPI operations), `model.rs` (wire types and
+//! Files: `api.rs` (the protocol's operations), `dockerflow.rs`
+//! (`/__permissions__`, heartbeats, version), `model.rs` (wire types and
 //! request parsing), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the self-served
 //! storage routes), `problem.rs` (error shape and statuses), `observe.rs`
@@ -15,6 +16,7 @@
 mod api;
 mod auth;
 mod blobs;
+mod dockerflow;
 mod hygiene;
 mod metrics;
 mod model;
@@ -31,7 +33,7 @@ use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
 use tooltool_ports::{Metrics, ToolTool};
 
-pub use api::VersionInfo;
+pub use dockerflow::VersionInfo;
 pub use problem::Problem;
 
 /// What the HTTP front needs besides the use cases.
@@ -52,34 +54,42 @@ pub struct HttpConfig {
     pub serve_metrics: bool,
 }
 
-/// `api.service` is `None` only to render the document, which calls no handler.
-fn openapi(api: api::Api, public_url: &str) -> OpenApiService<api::Api, ()> {
-    OpenApiService::new(api, "tooltool", env!("CARGO_PKG_VERSION"))
+/// The operations of the document, with the service behind them (`None`
+/// only to render the document, which calls no operation).
+type Operations = (api::Api, dockerflow::Dockerflow);
+
+fn openapi(
+    service: Option<Arc<dyn ToolTool>>,
+    version: VersionInfo,
+    public_url: &str,
+) -> OpenApiService<Operations, ()> {
+    let operations = (
+        api::Api {
+            service: service.clone(),
+        },
+        dockerflow::Dockerflow { service, version },
+    );
+    OpenApiService::new(operations, "tooltool", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
         .server(public_url.trim_end_matches('/').to_owned())
 }
 
 /// The OpenAPI document as served at `/openapi.json`, for a given base URL.
 pub fn openapi_json(public_url: &str) -> String {
-    let api = api::Api {
-        service: None,
-        version: VersionInfo {
-            source: String::new(),
-            version: String::new(),
-            commit: String::new(),
-            build: String::new(),
-        },
+    let version = VersionInfo {
+        source: String::new(),
+        version: String::new(),
+        commit: String::new(),
+        build: String::new(),
     };
-    openapi(api, public_url).spec()
+    openapi(None, version, public_url).spec()
 }
 
 /// The whole HTTP application.
 pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 'static {
     let api = openapi(
-        api::Api {
-            service: Some(Arc::clone(&service)),
-            version: config.version.clone(),
-        },
+        Some(Arc::clone(&service)),
+        config.version.clone(),
         &config.public_url,
     );
     let docs = api.swagger_ui();
