@@ -29,9 +29,9 @@ pub struct CreatedBatchView {
 /// The answer of `upload/complete` when nothing went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadProgress {
-    /// Verified, or nothing pending: 202.
+    /// Verified, or nothing pending.
     Done,
-    /// Still being uploaded or verified: 409, retry after that many seconds.
+    /// Still being uploaded or verified: ask again after that many seconds.
     Pending { retry_after_secs: u64 },
 }
 

@@ -125,3 +125,22 @@ impl AuthArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::config;
+
+    #[test]
+    fn anonymous_download_switch_parses_booleans() {
+        for (value, expected) in [
+            ("true", true),
+            ("false", false),
+            ("0", false),
+            ("yes", true),
+        ] {
+            let c = config(&["--allow-anonymous-public-download", value]);
+            assert_eq!(c.auth.allow_anonymous_public_download, expected, "{value}");
+        }
+        assert!(config(&[]).auth.allow_anonymous_public_download);
+    }
+}

@@ -105,3 +105,36 @@ impl ListenArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::config;
+
+    #[test]
+    fn listen_and_public_url() {
+        let cases: &[(&[&str], &str, &str)] = &[
+            (&[], "127.0.0.1:8000", "http://127.0.0.1:8000"),
+            (&["--port", "5000"], "0.0.0.0:5000", "http://127.0.0.1:5000"),
+            (
+                &["--listen", "127.0.0.1:9", "--port", "5000"],
+                "127.0.0.1:9",
+                "http://127.0.0.1:9",
+            ),
+            (
+                &["--public-url", "https://tooltool.example.com/"],
+                "127.0.0.1:8000",
+                "https://tooltool.example.com",
+            ),
+            (
+                &["--listen", "[::1]:8080"],
+                "[::1]:8080",
+                "http://[::1]:8080",
+            ),
+        ];
+        for (args, listen, url) in cases {
+            let r = config(args).resolve().expect("valid");
+            assert_eq!(r.listen.listen.to_string(), *listen, "{args:?}");
+            assert_eq!(r.listen.public_url, *url, "{args:?}");
+        }
+    }
+}

@@ -155,43 +155,16 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use clap::Parser;
     use tooltool_domain::RegionName;
 
-    fn config(args: &[&str]) -> Config {
+    /// The configuration these command-line arguments give.
+    pub(super) fn config(args: &[&str]) -> Config {
         let mut all = vec!["tooltool"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).expect("parses").config
-    }
-
-    #[test]
-    fn listen_and_public_url() {
-        let cases: &[(&[&str], &str, &str)] = &[
-            (&[], "127.0.0.1:8000", "http://127.0.0.1:8000"),
-            (&["--port", "5000"], "0.0.0.0:5000", "http://127.0.0.1:5000"),
-            (
-                &["--listen", "127.0.0.1:9", "--port", "5000"],
-                "127.0.0.1:9",
-                "http://127.0.0.1:9",
-            ),
-            (
-                &["--public-url", "https://tooltool.example.com/"],
-                "127.0.0.1:8000",
-                "https://tooltool.example.com",
-            ),
-            (
-                &["--listen", "[::1]:8080"],
-                "[::1]:8080",
-                "http://[::1]:8080",
-            ),
-        ];
-        for (args, listen, url) in cases {
-            let r = config(args).resolve().expect("valid");
-            assert_eq!(r.listen.listen.to_string(), *listen, "{args:?}");
-            assert_eq!(r.listen.public_url, *url, "{args:?}");
-        }
     }
 
     #[test]
@@ -346,32 +319,6 @@ mod tests {
         };
         assert_eq!(regions[1].1, "tooltool-b");
         assert_eq!(endpoint, None);
-    }
-
-    #[test]
-    fn misspelt_download_variable_is_honoured_but_loses_to_the_right_one() {
-        let r = config(&["--dowload-expires-in", "30"])
-            .resolve()
-            .expect("valid");
-        assert_eq!(r.storage.download_expires, Duration::from_secs(30));
-        let r = config(&["--dowload-expires-in", "30", "--download-expires-in", "90"])
-            .resolve()
-            .expect("valid");
-        assert_eq!(r.storage.download_expires, Duration::from_secs(90));
-    }
-
-    #[test]
-    fn anonymous_download_switch_parses_booleans() {
-        for (value, expected) in [
-            ("true", true),
-            ("false", false),
-            ("0", false),
-            ("yes", true),
-        ] {
-            let c = config(&["--allow-anonymous-public-download", value]);
-            assert_eq!(c.auth.allow_anonymous_public_download, expected, "{value}");
-        }
-        assert!(config(&[]).auth.allow_anonymous_public_download);
     }
 
     #[test]

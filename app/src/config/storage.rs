@@ -215,3 +215,21 @@ impl StorageArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::config;
+    use super::*;
+
+    #[test]
+    fn misspelt_download_variable_is_honoured_but_loses_to_the_right_one() {
+        let r = config(&["--dowload-expires-in", "30"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.storage.download_expires, Duration::from_secs(30));
+        let r = config(&["--dowload-expires-in", "30", "--download-expires-in", "90"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(r.storage.download_expires, Duration::from_secs(90));
+    }
+}

@@ -27,7 +27,7 @@ impl Service {
             };
         }
         // Verify every slot at once in the background, and wait a bounded
-        // time: a large object keeps verifying after we answer 409.
+        // time: a large object keeps verifying after we answer "not yet".
         let mut tasks = tokio::task::JoinSet::new();
         for slot in state.pending {
             let this = self.clone();

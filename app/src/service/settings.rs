@@ -17,13 +17,15 @@ pub struct Settings {
     pub abandon_after: Duration,
     /// Staging objects younger than this are never swept.
     pub sweep_grace: Duration,
-    /// How long `upload/complete` waits for a verification before answering 409.
+    /// How long `upload/complete` waits for a verification before answering
+    /// "not yet".
     pub complete_wait: Duration,
     /// How long after its URL expired a slot may still receive its content
     /// (a transfer that started in time may finish late). After that, a slot
-    /// with nothing in it is dead and `upload/complete` stops answering 409.
+    /// with nothing in it is dead and `upload/complete` stops answering
+    /// "not yet".
     pub upload_grace: Duration,
-    /// The `X-Retry-After` of a 409.
+    /// The delay `upload/complete` asks for when not yet done (`X-Retry-After`).
     pub retry_after_secs: u64,
     /// The most results a search page may hold.
     pub search_limit: usize,
