@@ -8,19 +8,22 @@ use std::fmt;
 /// opaque to everyone past the port, or a sentence where there is none.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Renders an error with its chain of sources, `outer: inner: innermost`,
-/// for the one-line messages a person reads (start-up, CLI commands).
-/// Logs record errors as values instead (`error = &e as &dyn Error`).
+/// Renders an error with its chain of sources, `outer: inner: innermost`
+/// (each without a final period, so sentences join), for the one-line
+/// messages a person reads (start-up, CLI commands). Logs record errors as
+/// values instead (`error = &e as &dyn Error`).
 #[derive(Clone, Copy)]
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
+        let mut error = Some(self.0);
+        let mut separator = "";
+        while let Some(e) = error {
+            let text = e.to_string();
+            write!(f, "{separator}{}", text.trim_end_matches('.'))?;
+            separator = ": ";
+            error = e.source();
         }
         Ok(())
     }
@@ -210,7 +213,7 @@ mod tests {
         assert_eq!(e.message(), UNAVAILABLE_MESSAGE);
         assert_eq!(
             Chain(&e).to_string(),
-            format!("{UNAVAILABLE_MESSAGE}: outer: inner")
+            "A service this server depends on is unavailable; retry in a moment: outer: inner"
         );
         let refused = UseCaseError::denied("no");
         assert_eq!(Chain(&refused).to_string(), "no");
