@@ -104,6 +104,9 @@ pub struct UseCaseError {
 /// hosts, queries or paths, so it goes to the logs only.
 pub const UNAVAILABLE_MESSAGE: &str =
     "A service this server depends on is unavailable; retry in a moment.";
+/// What a request for a URL that names nothing is told, whatever made it
+/// unknown (a route, a region, a store, a key): the original's wording.
+pub const URL_NOT_FOUND_MESSAGE: &str = "The requested URL was not found on the server.";
 pub const INTERNAL_MESSAGE: &str = "The server failed to handle this request; it has been logged.";
 
 impl UseCaseError {
@@ -169,7 +172,7 @@ impl UseCaseError {
 
     /// Keeps `cause` as this error's source.
     #[must_use]
-    pub fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
+    fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
         self.source = Some(cause.into());
         self
     }

@@ -26,7 +26,8 @@ pub use blob::{
 };
 pub use clock::Clock;
 pub use error::{
-    Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, UseCaseError,
+    Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, URL_NOT_FOUND_MESSAGE,
+    UseCaseError,
 };
 pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,

@@ -9,7 +9,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Path;
 use poem::{Body, Request, Response, handler};
 use tooltool_domain::RegionName;
-use tooltool_ports::{BlobError, ByteRange, ToolTool, UseCaseError};
+use tooltool_ports::{BlobError, ByteRange, ToolTool, URL_NOT_FOUND_MESSAGE, UseCaseError};
 
 use crate::problem::ErrorResponse;
 
@@ -18,9 +18,7 @@ type Result<T> = std::result::Result<T, ErrorResponse>;
 
 /// A region name from the path; one that cannot be a region names nothing.
 fn region(text: &str) -> Result<RegionName> {
-    RegionName::parse(text).map_err(|_| {
-        UseCaseError::not_found("The requested URL was not found on the server.").into()
-    })
+    RegionName::parse(text).map_err(|_| UseCaseError::not_found(URL_NOT_FOUND_MESSAGE).into())
 }
 
 #[handler]

@@ -10,7 +10,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
-use tooltool_ports::{ErrorKind, INTERNAL_MESSAGE, UseCaseError};
+use tooltool_ports::{ErrorKind, INTERNAL_MESSAGE, URL_NOT_FOUND_MESSAGE, UseCaseError};
 
 use crate::payload::{ApiJson, JSON};
 
@@ -200,7 +200,7 @@ pub async fn to_problem(err: poem::Error) -> Response {
             if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
                 e.reason.clone()
             } else if status == StatusCode::NOT_FOUND {
-                "The requested URL was not found on the server.".to_owned()
+                URL_NOT_FOUND_MESSAGE.to_owned()
             } else if status == StatusCode::METHOD_NOT_ALLOWED {
                 "The method is not allowed for the requested URL.".to_owned()
             } else if status.is_server_error() {

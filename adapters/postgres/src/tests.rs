@@ -32,26 +32,23 @@ mod tls_tests {
         )
         .await
         .expect("TLS connection (the local server has ssl=on)");
+        assert!(encrypted(&store).await, "the session is encrypted");
+        assert!(
+            !encrypted(&plain).await,
+            "without sslmode=require the session is plain"
+        );
+    }
+
+    /// Whether a session of `store` runs over TLS, as the server sees it.
+    async fn encrypted(store: &crate::PgStore) -> bool {
         let conn = store.pool.get().await.expect("connection");
-        let ssl: bool = conn
-            .query_one(
-                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                &[],
-            )
-            .await
-            .expect("query")
-            .get(0);
-        assert!(ssl, "the session is encrypted");
-        let conn = plain.pool.get().await.expect("connection");
-        let ssl: bool = conn
-            .query_one(
-                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                &[],
-            )
-            .await
-            .expect("query")
-            .get(0);
-        assert!(!ssl, "without sslmode=require the session is plain");
+        conn.query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("query")
+        .get(0)
     }
 }
 

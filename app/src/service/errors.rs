@@ -3,11 +3,9 @@
 //! error's source; which HTTP status a kind becomes is not decided here.
 
 use tooltool_domain::BatchError;
-use tooltool_ports::{AuthError, BlobError, Chain, MetadataError, UseCaseError};
-
-/// What a request for an unknown self-served URL is told, whatever made it
-/// unknown (region, store, key): the original's wording.
-pub const URL_NOT_FOUND: &str = "The requested URL was not found on the server.";
+use tooltool_ports::{
+    AuthError, BlobError, Chain, MetadataError, URL_NOT_FOUND_MESSAGE, UseCaseError,
+};
 
 pub fn store_error(e: MetadataError) -> UseCaseError {
     match &e {
@@ -22,7 +20,7 @@ pub fn store_error(e: MetadataError) -> UseCaseError {
 
 pub fn blob_error(e: BlobError) -> UseCaseError {
     match &e {
-        BlobError::NotFound => UseCaseError::not_found(URL_NOT_FOUND),
+        BlobError::NotFound => UseCaseError::not_found(URL_NOT_FOUND_MESSAGE),
         BlobError::Forbidden(why) => UseCaseError::denied(why.clone()),
         BlobError::RangeNotSatisfiable { .. } => UseCaseError::out_of_range(e.to_string()),
         // The client's transfer: it is told what went wrong with it.

@@ -5,12 +5,13 @@
 
 use tooltool_domain::{ObjectKey, RegionName};
 use tooltool_ports::{
-    BlobError, ByteRange, ByteStream, Opened, SelfServed, SignedMethod, UseCaseError,
+    BlobError, ByteRange, ByteStream, Opened, SelfServed, SignedMethod, URL_NOT_FOUND_MESSAGE,
+    UseCaseError,
 };
 
 use std::sync::Arc;
 
-use super::errors::{URL_NOT_FOUND, blob_error, store_error};
+use super::errors::{blob_error, store_error};
 use super::{Service, Verified, later};
 
 impl Service {
@@ -19,7 +20,7 @@ impl Service {
     fn served(&self, region: &RegionName) -> Result<Arc<dyn SelfServed>, UseCaseError> {
         self.region(region)
             .and_then(|r| r.self_served())
-            .ok_or_else(|| UseCaseError::not_found(URL_NOT_FOUND))
+            .ok_or_else(|| UseCaseError::not_found(URL_NOT_FOUND_MESSAGE))
     }
 
     pub async fn receive_blob(
@@ -36,7 +37,7 @@ impl Service {
             .map_err(blob_error)?
         else {
             // Stores sign uploads for staging keys only.
-            return Err(UseCaseError::not_found(URL_NOT_FOUND));
+            return Err(UseCaseError::not_found(URL_NOT_FOUND_MESSAGE));
         };
         let slot = self
             .store
@@ -101,7 +102,7 @@ impl Service {
             .authorize(SignedMethod::Get, key, query, self.clock.now())
             .map_err(blob_error)?
         else {
-            return Err(UseCaseError::not_found(URL_NOT_FOUND));
+            return Err(UseCaseError::not_found(URL_NOT_FOUND_MESSAGE));
         };
         served.open(&digest, range).await.map_err(blob_error)
     }

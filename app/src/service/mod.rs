@@ -4,7 +4,8 @@
 //!
 //! One file per use case: `access.rs` (who is asking, downloads),
 //! `batches.rs` (upload batches), `files.rs` (file lookups and
-//! management), `verify.rs` (verifying uploads, `upload/complete`),
+//! management), `verify.rs` (judging and settling uploads), `complete.rs`
+//! (`upload/complete`),
 //! `replicate.rs`, `sweep.rs` (the background jobs' units of work),
 //! `gateway.rs` (the self-served storage routes), `ops.rs` (health,
 //! metrics); `port.rs` presents them as the driving port, `errors.rs` maps
@@ -37,7 +38,7 @@ use tooltool_ports::{
 
 pub use access::FORBIDDEN_DOWNLOAD;
 pub use settings::Settings;
-pub use verify::{Verified, hash_stream};
+pub use verify::Verified;
 
 /// The application: ports plus settings.
 #[derive(Clone)]
