@@ -2,11 +2,13 @@
 //! tooltool on S3 without AWS:
 //!
 //! ```text
-//! cargo run --release -p tooltool-s3 --features testing --example s3_server -- \
+//! cargo run --release --example s3_server -- \
 //!     /var/tmp/s3 127.0.0.1:9000 tooltool-east tooltool-west
 //! ```
 //!
-//! Credentials are [`tooltool_s3::testing::ACCESS_KEY`] / `SECRET_KEY`.
+//! It lives in the root package, a default member, so it builds with the
+//! same features as the server (see the root Cargo.toml). Credentials are
+//! [`tooltool_s3::testing::ACCESS_KEY`] / `SECRET_KEY`.
 
 #[tokio::main]
 async fn main() {
