@@ -18,6 +18,7 @@ mod import;
 pub mod legacy;
 mod replication;
 mod rows;
+mod startup;
 mod tls;
 mod uploads;
 
@@ -29,11 +30,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Context, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore,
+    BatchRecord, Cause, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore,
     NewBatch, PendingUpload, UploadState,
 };
 
-use crate::rows::{db_error, internal, pool_error};
+use crate::rows::{db_error, pool_error};
+pub use crate::startup::StartupError;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations/postgres");
@@ -77,29 +79,28 @@ impl Default for PgOptions {
 
 impl PgStore {
     /// Connects to `url` (`postgres://` or `postgresql://`) and migrates,
-    /// retrying for up to `startup_wait` while the database is unreachable.
+    /// retrying for up to `startup_wait` while the server does not answer
+    /// (or answers that it is starting or full).
     ///
     /// `sslmode=require` in the URL encrypts the connection (see `tls.rs`);
     /// without it the connection is plain TCP.
     ///
     /// # Errors
-    /// An invalid URL, or a database still unreachable after `startup_wait`.
+    /// An invalid URL; a refusal by the server (unknown database or role,
+    /// wrong password), at once; a server still unreachable after
+    /// `startup_wait`; a failed migration. Each says why in one line.
     pub async fn connect(
         url: &str,
         options: &PgOptions,
         startup_wait: Duration,
-    ) -> Result<Self, MetadataError> {
+    ) -> Result<Self, StartupError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(MetadataError::unavailable(
-                "DATABASE_URL must start with postgres:// or postgresql://",
-            ));
+            return Err(StartupError::Scheme);
         }
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            MetadataError::unavailable(Context::new(
-                "DATABASE_URL is not a valid PostgreSQL URL",
-                e,
-            ))
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StartupError::Url(e.to_string()))?;
+        let server = startup::describe(&config);
         let existing = config.get_options().unwrap_or_default().to_owned();
         config.options(format!(
             "{existing} -c statement_timeout={}",
@@ -115,8 +116,7 @@ impl PgStore {
         };
         // TLS exactly when the URL asks for it; anything else is plain TCP.
         let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            let tls = tls::require()
-                .map_err(|e| MetadataError::unavailable(format!("TLS setup failed: {e}")))?;
+            let tls = tls::require().map_err(|e| StartupError::Tls(e.to_string()))?;
             Manager::from_config(config, tls, manager_config)
         } else {
             config.ssl_mode(tokio_postgres::config::SslMode::Disable);
@@ -129,42 +129,64 @@ impl PgStore {
             .create_timeout(Some(options.connect_timeout))
             .recycle_timeout(Some(options.connect_timeout))
             .build()
-            .map_err(internal)?;
+            .map_err(|e| StartupError::Pool(e.to_string()))?;
         let store = Self { pool };
-        let deadline = tokio::time::Instant::now() + startup_wait;
+        let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
-        loop {
-            match store.migrate().await {
-                Ok(()) => return Ok(store),
-                Err(MetadataError::Unavailable(why))
-                    if tokio::time::Instant::now() + delay < deadline =>
-                {
-                    tracing::warn!(error = &*why as &dyn std::error::Error, retry_in = ?delay, "database unreachable; retrying");
+        let mut warned = false;
+        let conn = loop {
+            let e = match store.pool.get().await {
+                Ok(conn) => break conn,
+                Err(e) => e,
+            };
+            match startup::attempt(&e, options.connect_timeout) {
+                startup::Attempt::Permanent { reason, hint } => {
+                    return Err(StartupError::Refused {
+                        server,
+                        reason,
+                        hint,
+                    });
+                }
+                startup::Attempt::Transient(reason) => {
+                    if started.elapsed() + delay >= startup_wait {
+                        return Err(StartupError::Unreachable {
+                            server,
+                            waited: started.elapsed(),
+                            reason,
+                        });
+                    }
+                    // One line while waiting, not one per attempt.
+                    if !warned {
+                        tracing::warn!(%server, %reason, wait = ?startup_wait, "waiting for PostgreSQL");
+                        warned = true;
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Err(e),
             }
-        }
+        };
+        Self::migrate(conn)
+            .await
+            .map_err(|e| startup::migration(&server, &*e))?;
+        Ok(store)
     }
 
     /// Applies pending migrations under a session advisory lock.
-    async fn migrate(&self) -> Result<(), MetadataError> {
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
+    async fn migrate(mut conn: deadpool_postgres::Object) -> Result<(), Cause> {
         conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db_error)?;
+            .await?;
         let client: &mut tokio_postgres::Client = &mut conn;
         let result = embedded::migrations::runner()
             .run_async(client)
             .await
             .map(|_| ())
-            .map_err(|e| MetadataError::internal(Context::new("migration failed", e)));
+            .map_err(Cause::from);
         let unlock = conn
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db_error);
-        result.and(unlock.map(|_| ()))
+            .await;
+        result?;
+        unlock?;
+        Ok(())
     }
 
     /// A connection of the pool.
@@ -312,6 +334,10 @@ impl MetadataStore for PgStore {
 
     async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError> {
         replication::backlog(&**self.client().await?, &regions).await
+    }
+
+    async fn instance_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError> {
+        replication::instance_regions(&**self.client().await?).await
     }
 
     async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
