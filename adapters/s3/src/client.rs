@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
-use tooltool_ports::{BlobError, Context};
+use tooltool_ports::BlobError;
 
 /// Where and as whom the stores connect: every region's bucket is reached
 /// through one endpoint (AWS when `None`) with one key pair, which is what
@@ -86,16 +87,107 @@ impl Account {
 
 type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
 
+/// What kind of failure an S3 request met, for callers that advise on it
+/// (start-up names the setting to check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3FailureKind {
+    /// 401/403: the key pair is wrong or lacks a permission.
+    Denied,
+    /// The bucket does not exist.
+    NoSuchBucket,
+    /// No HTTP answer: connection refused, DNS, TLS, timeout.
+    Unreachable,
+    Other,
+}
+
+/// One failed S3 request, as one line: the operation, the bucket, the
+/// store's error code (or HTTP status) and its message. The SDK's own
+/// errors print as nested Debug dumps; this is what logs and start-up show.
+#[derive(Debug, thiserror::Error)]
+#[error("S3 {operation} on bucket {bucket}: {detail}")]
+pub struct S3Failure {
+    pub operation: &'static str,
+    pub bucket: String,
+    pub kind: S3FailureKind,
+    detail: String,
+}
+
+/// The innermost sentence of an error chain (for transport failures the
+/// interesting part, e.g. `Connection refused (os error 111)`, is deepest).
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+impl S3Failure {
+    /// A HEAD of the bucket answered 404 (HEAD answers carry no error code).
+    pub(crate) fn no_such_bucket(bucket: &str) -> Self {
+        Self {
+            operation: "head bucket",
+            bucket: bucket.to_owned(),
+            kind: S3FailureKind::NoSuchBucket,
+            detail: "the bucket does not exist (HTTP 404)".to_owned(),
+        }
+    }
+
+    pub(crate) fn new<E>(operation: &'static str, bucket: &str, e: &SdkError<E>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        use aws_sdk_s3::error::SdkError as E_;
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let (kind, detail) = match e {
+            E_::ServiceError(service) => {
+                let err = service.err();
+                let code = err.code();
+                let kind = match (status, code) {
+                    (_, Some("NoSuchBucket")) => S3FailureKind::NoSuchBucket,
+                    (Some(401 | 403), _) => S3FailureKind::Denied,
+                    _ => S3FailureKind::Other,
+                };
+                let status_text = status.map_or_else(String::new, |s| format!("HTTP {s}"));
+                let detail = match (code, err.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message} ({status_text})"),
+                    (Some(code), None) => format!("{code} ({status_text})"),
+                    (None, _) if kind == S3FailureKind::NoSuchBucket => {
+                        format!("the bucket does not exist ({status_text})")
+                    }
+                    (None, _) if kind == S3FailureKind::Denied => {
+                        format!("access denied ({status_text})")
+                    }
+                    (None, Some(message)) => format!("{message} ({status_text})"),
+                    (None, None) => status_text,
+                };
+                (kind, detail)
+            }
+            E_::DispatchFailure(_) | E_::TimeoutError(_) => (
+                S3FailureKind::Unreachable,
+                format!("no answer from the store: {}", innermost(e)),
+            ),
+            _ => (S3FailureKind::Other, innermost(e)),
+        };
+        Self {
+            operation,
+            bucket: bucket.to_owned(),
+            kind,
+            detail,
+        }
+    }
+}
+
 /// The SDK's errors carry the HTTP status; 404 and 412 have meanings here,
-/// the rest is a retryable failure of `operation`.
-pub(crate) fn sdk_error<E>(operation: &'static str, e: SdkError<E>) -> BlobError
+/// the rest is a retryable failure of `operation`, kept as an [`S3Failure`].
+pub(crate) fn sdk_error<E>(operation: &'static str, bucket: &str, e: SdkError<E>) -> BlobError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     match e.raw_response().map(|r| r.status().as_u16()) {
         Some(404) => BlobError::NotFound,
         Some(412) => BlobError::Changed,
-        _ => BlobError::unavailable(Context::new(format!("S3 {operation} failed"), e)),
+        _ => BlobError::unavailable(S3Failure::new(operation, bucket, &e)),
     }
 }
 

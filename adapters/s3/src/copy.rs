@@ -33,7 +33,7 @@ impl S3Store {
                 .copy_source(&from)
                 .send()
                 .await
-                .map_err(|e| sdk_error("copy object", e))?;
+                .map_err(|e| sdk_error("copy object", &self.bucket, e))?;
             return Ok(());
         }
         let part = part_size(size, self.copy_part);
@@ -55,7 +55,7 @@ impl S3Store {
                     .copy_source_range(format!("bytes={start}-{end}"))
                     .send()
                     .await
-                    .map_err(|e| sdk_error("upload part copy", e))?;
+                    .map_err(|e| sdk_error("upload part copy", &self.bucket, e))?;
                 parts.push(completed(
                     number,
                     copied.copy_part_result().and_then(|r| r.e_tag()),

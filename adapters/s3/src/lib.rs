@@ -27,6 +27,7 @@ use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey};
 use tooltool_ports::{BlobError, BlobStore, ByteStream, CopySource, ObjectInfo};
 
 pub use crate::client::Account;
+pub use crate::client::{S3Failure, S3FailureKind};
 use crate::client::{expires_in, sdk_error};
 
 pub struct S3Store {
@@ -78,18 +79,18 @@ impl S3Store {
         self
     }
 
-    /// Checks that the bucket answers (start-up and health).
+    /// Checks that the bucket answers with this account (start-up).
     ///
     /// # Errors
-    /// The bucket is missing or unreachable.
-    pub async fn check(&self) -> Result<(), BlobError> {
-        self.client
-            .head_bucket()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error("head bucket", e))
+    /// The bucket is missing, refuses the key pair, or does not answer.
+    pub async fn check(&self) -> Result<(), S3Failure> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                Err(S3Failure::no_such_bucket(&self.bucket))
+            }
+            Err(e) => Err(S3Failure::new("head bucket", &self.bucket, &e)),
+        }
     }
 
     async fn head_key(&self, key: &str) -> Result<Option<ObjectInfo>, BlobError> {
@@ -106,7 +107,7 @@ impl S3Store {
                 etag: h.e_tag().unwrap_or_default().to_owned(),
                 modified: h.last_modified().and_then(timestamp).unwrap_or_default(),
             })),
-            Err(e) => match sdk_error("head object", e) {
+            Err(e) => match sdk_error("head object", &self.bucket, e) {
                 BlobError::NotFound => Ok(None),
                 other => Err(other),
             },
@@ -123,7 +124,7 @@ impl S3Store {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) => match sdk_error("delete object", e) {
+            Err(e) => match sdk_error("delete object", &self.bucket, e) {
                 BlobError::NotFound => Ok(()),
                 other => Err(other),
             },
@@ -151,7 +152,7 @@ impl BlobStore for S3Store {
             .content_length(i64::try_from(size).map_err(BlobError::unavailable)?)
             .presigned(expires_in(expires)?)
             .await
-            .map_err(|e| sdk_error("presign put", e))?;
+            .map_err(|e| sdk_error("presign put", &self.bucket, e))?;
         Ok(request.uri().to_owned())
     }
 
@@ -167,7 +168,7 @@ impl BlobStore for S3Store {
             .key(ObjectKey::File(digest.clone()).to_string())
             .presigned(expires_in(expires)?)
             .await
-            .map_err(|e| sdk_error("presign get", e))?;
+            .map_err(|e| sdk_error("presign get", &self.bucket, e))?;
         Ok(request.uri().to_owned())
     }
 
@@ -189,7 +190,7 @@ impl BlobStore for S3Store {
             .copy_source_if_match(&inspected.etag)
             .send()
             .await
-            .map_err(|e| sdk_error("promote (conditional copy)", e))?;
+            .map_err(|e| sdk_error("promote (conditional copy)", &self.bucket, e))?;
         self.delete_key(&staging.to_string()).await
     }
 
@@ -229,7 +230,7 @@ impl BlobStore for S3Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error("list objects", e))?;
+            let page = page.map_err(|e| sdk_error("list objects", &self.bucket, e))?;
             for object in page.contents() {
                 let old = object
                     .last_modified()

@@ -50,10 +50,10 @@ impl S3Store {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| sdk_error("get object", e))?;
+                    .map_err(|e| sdk_error("get object", &self.bucket, e))?;
                 return Ok(Self::body_stream(whole.body));
             }
-            Err(e) => return Err(sdk_error("get object", e)),
+            Err(e) => return Err(sdk_error("get object", &self.bucket, e)),
         };
         let total = first
             .content_range()
@@ -83,6 +83,7 @@ impl S3Store {
                     .key(&key)
                     .range(format!("bytes={start}-{}", (start + RANGE).min(total) - 1))
                     .set_if_match(etag.clone());
+                let bucket = bucket.clone();
                 // A task per range, so that ranges keep arriving while the
                 // consumer works through an earlier one (a stream only makes
                 // progress when polled); aborted when the read is dropped.
@@ -90,7 +91,7 @@ impl S3Store {
                     let mut body = request
                         .send()
                         .await
-                        .map_err(|e| sdk_error("get object range", e))?
+                        .map_err(|e| sdk_error("get object range", &bucket, e))?
                         .body;
                     // Received frames (a few KiB each) coalesced into chunks
                     // of READ_CHUNK: the consumer's cost is per chunk.

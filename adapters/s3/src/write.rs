@@ -81,7 +81,7 @@ impl S3Store {
                         .body(SdkStream::from(bytes))
                         .send()
                         .await
-                        .map_err(|e| sdk_error("upload part", e))?;
+                        .map_err(|e| sdk_error("upload part", &self.bucket, e))?;
                     parts.push(completed(number, uploaded.e_tag()));
                 }
                 if done {
@@ -131,7 +131,7 @@ impl S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| sdk_error("put object", e));
+            .map_err(|e| sdk_error("put object", &self.bucket, e));
         pump.abort();
         result
     }
@@ -155,7 +155,7 @@ impl S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| sdk_error("create multipart upload", e))?;
+            .map_err(|e| sdk_error("create multipart upload", &self.bucket, e))?;
         let id = created.upload_id().unwrap_or_default().to_owned();
         let result = async {
             let parts = upload_parts(id.clone()).await?;
@@ -171,7 +171,7 @@ impl S3Store {
                 )
                 .send()
                 .await
-                .map_err(|e| sdk_error("complete multipart upload", e))?;
+                .map_err(|e| sdk_error("complete multipart upload", &self.bucket, e))?;
             Ok(())
         }
         .await;
