@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use tooltool::SystemClock;
 use tooltool::config::{Cli, Command};
 use tooltool::jobs::Job;
@@ -39,22 +38,14 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            let text = e.to_string();
-            return fail(
-                text.lines()
-                    .next()
-                    .unwrap_or("invalid arguments")
-                    .trim_start_matches("error: "),
-            );
-        }
+        Err(e) => return fail(tooltool::config::error_line(&e)),
     };
     let config = match cli.config.resolve() {
         Ok(c) => c,
@@ -68,21 +59,16 @@ async fn main() -> ExitCode {
     let _sentry = tooltool::telemetry::install(&telemetry.log_level, &telemetry.log_format, sentry);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            let listeners = match tooltool::bind(&config).await {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
             let wired = match tooltool::wire(config, Arc::new(SystemClock)).await {
                 Ok(w) => w,
                 Err(e) => return fail(e),
             };
-            let acceptor = match tooltool::bind(&wired.config).await {
-                Ok(a) => a,
-                Err(e) => {
-                    return fail(format!(
-                        "LISTEN: cannot listen on {}: {e}",
-                        wired.config.listen.listen
-                    ));
-                }
-            };
-            tracing::info!(listen = %wired.config.listen.listen, public_url = %wired.config.listen.public_url, regions = ?wired.service.region_names(), "tooltool serving");
-            match tooltool::serve(wired, acceptor, shutdown_signal()).await {
+            tooltool::server::announce(&wired).await;
+            match tooltool::serve(wired, listeners, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

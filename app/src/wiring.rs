@@ -115,14 +115,38 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
             let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
             for (name, bucket) in regions {
                 let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account);
-                store.check().await.map_err(|e| {
-                    failed(&format!("S3_REGIONS: bucket {bucket} of region {name}"), &e)
-                })?;
+                store
+                    .check()
+                    .await
+                    .map_err(|e| s3_start_failure(name, endpoint.is_some(), &e))?;
                 stores.push(Arc::new(store));
             }
             Ok(stores)
         }
     }
+}
+
+/// A bucket that failed its start-up check, as one line naming the
+/// setting to look at.
+fn s3_start_failure(
+    region: &tooltool_domain::RegionName,
+    own_endpoint: bool,
+    e: &tooltool_s3::S3Failure,
+) -> String {
+    use tooltool_s3::S3FailureKind;
+    let (variable, advice) = match e.kind {
+        S3FailureKind::Denied => (
+            "S3_REGIONS_ACCESS_KEY_ID/S3_REGIONS_SECRET_ACCESS_KEY",
+            "the store refused the key pair, or it may not read this bucket",
+        ),
+        S3FailureKind::NoSuchBucket => ("S3_REGIONS", "create the bucket, or fix its name"),
+        S3FailureKind::Unreachable if own_endpoint => {
+            ("S3_ENDPOINT", "is the store running at that address?")
+        }
+        S3FailureKind::Unreachable => ("S3_REGIONS", "AWS did not answer: check the network"),
+        S3FailureKind::Other => ("S3_REGIONS", "the bucket's check failed"),
+    };
+    format!("{variable}: region {region}: {e} ({advice})")
 }
 
 /// Builds the application from resolved configuration. Key material and

@@ -135,9 +135,12 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
     let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
     let wired = tooltool::wire(config, clock.clone()).await.expect("wired");
     let service = wired.service.clone();
-    let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
+    let listeners = tooltool::server::Listeners {
+        main: poem::listener::TcpAcceptor::from_std(listener).expect("acceptor"),
+        metrics: None,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tooltool::serve(wired, acceptor, async move {
+    let server = tokio::spawn(tooltool::serve(wired, listeners, async move {
         let _ = rx.await;
     }));
     TestApp {

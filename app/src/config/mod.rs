@@ -3,14 +3,18 @@
 //! function into typed choices: `listen.rs` (address, public URL, body
 //! limit, CORS), `database.rs`, `storage.rs` (regions, URL lifetimes,
 //! sizes), `auth.rs` (tokens, Hawk, scopes), `jobs.rs`, `telemetry.rs`
-//! (metrics, Sentry, logs); `url.rs` is the one URL check they share.
+//! (metrics, Sentry, logs); `url.rs` is the one URL check they share;
+//! `cli.rs` parses the command line and words its errors; `summary.rs`
+//! says what runs, for the start-up line.
 //! Nothing here reads the environment: clap does, before resolution.
 
 mod auth;
+mod cli;
 mod database;
 mod jobs;
 mod listen;
 mod storage;
+mod summary;
 mod telemetry;
 mod url;
 
@@ -18,10 +22,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::{Auth, AuthArgs, HawkVerifier, JwtKey};
+pub use cli::error_line;
 pub use database::{Database, DatabaseArgs};
 pub use jobs::{Jobs, JobsArgs};
 pub use listen::{Listen, ListenArgs};
 pub use storage::{Regions, Storage, StorageArgs};
+pub use summary::Summary;
 pub use telemetry::{Telemetry, TelemetryArgs};
 
 /// tooltool: a content-addressed artifact store for build jobs.
@@ -157,14 +163,13 @@ impl Config {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use clap::Parser;
     use tooltool_domain::RegionName;
 
     /// The configuration these command-line arguments give.
     pub(super) fn config(args: &[&str]) -> Config {
         let mut all = vec!["tooltool"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all).expect("parses").config
+        Cli::parse_args(all).expect("parses").config
     }
 
     #[test]
