@@ -229,6 +229,12 @@ pub trait MetadataStore: Send + Sync {
     /// of `regions` (the replication backlog), for metrics.
     async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError>;
 
+    /// Every region at least one instance is recorded in, with the number
+    /// of files that have a copy there, ordered by region name. Start-up
+    /// compares them with the configured regions: a copy in a region that
+    /// is no longer configured cannot be served.
+    async fn instance_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError>;
+
     /// Imports one batch of the original service in one transaction, ids
     /// kept: files are created when absent (an existing file keeps its
     /// state), their instances added. Idempotent: `false`, and nothing

@@ -7,7 +7,7 @@ use tokio_postgres::GenericClient;
 use tooltool_domain::{Digest, RegionName};
 use tooltool_ports::{FileRecord, MetadataError};
 
-use crate::rows::{FILE_COLUMNS, db_error, file_from_row, get, to_i64_count, to_u64};
+use crate::rows::{FILE_COLUMNS, db_error, file_from_row, get, parse_region, to_i64_count, to_u64};
 
 pub(crate) async fn claim<C: GenericClient + Sync>(
     c: &C,
@@ -79,4 +79,22 @@ pub(crate) async fn backlog<C: GenericClient + Sync>(
         .await
         .map_err(db_error)?;
     Ok((to_u64(get(&row, 0)?)?, to_u64(get(&row, 1)?)?))
+}
+
+pub(crate) async fn instance_regions<C: GenericClient + Sync>(
+    c: &C,
+) -> Result<Vec<(RegionName, u64)>, MetadataError> {
+    let rows = c
+        .query(
+            "SELECT region, count(*) FROM file_instances GROUP BY region ORDER BY region COLLATE \"C\"",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let name: String = get(row, 0)?;
+            Ok((parse_region(&name)?, to_u64(get(row, 1)?)?))
+        })
+        .collect()
 }

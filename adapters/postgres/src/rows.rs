@@ -66,7 +66,7 @@ pub(crate) fn to_i64_count(v: usize) -> Result<i64, MetadataError> {
     i64::try_from(v).map_err(internal)
 }
 
-fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
+pub(crate) fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
     RegionName::parse(s).map_err(internal)
 }
 

@@ -305,6 +305,10 @@ impl MetadataStore for SqliteStore {
             .await
     }
 
+    async fn instance_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError> {
+        self.read(|tx| replication::instance_regions(tx)).await
+    }
+
     async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
         self.tx(move |tx| import::batch(tx, &batch)).await
     }

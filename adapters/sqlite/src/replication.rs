@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use tooltool_domain::{Digest, RegionName};
 use tooltool_ports::{FileRecord, MetadataError};
 
-use crate::rows::{FILE_COLUMNS, file_rows, internal, micros, to_i64, to_u64};
+use crate::rows::{FILE_COLUMNS, file_rows, internal, micros, parse_region, to_i64, to_u64};
 
 pub(crate) fn claim(
     tx: &Connection,
@@ -91,4 +91,19 @@ pub(crate) fn backlog(
             .map_err(internal)?
     };
     Ok((to_u64(pending)?, to_u64(missing)?))
+}
+
+pub(crate) fn instance_regions(tx: &Connection) -> Result<Vec<(RegionName, u64)>, MetadataError> {
+    let mut stmt = tx
+        .prepare("SELECT region, count(*) FROM file_instances GROUP BY region ORDER BY region")
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, count) = row.map_err(internal)?;
+        out.push((parse_region(&name)?, to_u64(count)?));
+    }
+    Ok(out)
 }

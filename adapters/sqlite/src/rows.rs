@@ -35,7 +35,7 @@ pub(crate) fn parse_visibility(s: &str) -> Result<Visibility, MetadataError> {
     Visibility::parse(s).map_err(internal)
 }
 
-fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
+pub(crate) fn parse_region(s: &str) -> Result<RegionName, MetadataError> {
     RegionName::parse(s).map_err(internal)
 }
 

@@ -1,8 +1,9 @@
-//! What operators read: the dependency checks behind `/__heartbeat__`, and
-//! the metrics text with its backlog gauges refreshed.
+//! What operators read: the dependency checks behind `/__heartbeat__`, the
+//! metrics text with its backlog gauges refreshed, and the regions the
+//! metadata knows but the configuration lacks.
 
-use tooltool_domain::{Digest, ObjectKey};
-use tooltool_ports::HealthChecks;
+use tooltool_domain::{Digest, ObjectKey, RegionName};
+use tooltool_ports::{HealthChecks, MetadataError};
 
 use super::Service;
 
@@ -27,6 +28,20 @@ impl Service {
             }
         }
         checks
+    }
+
+    /// Regions that hold recorded copies but are not configured here, with
+    /// how many files have a copy in each: downloads from them cannot be
+    /// served (a region renamed or removed from the configuration by
+    /// mistake), so start-up warns about them.
+    ///
+    /// # Errors
+    /// The metadata store cannot answer.
+    pub async fn unconfigured_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError> {
+        let configured = self.region_names();
+        let mut regions = self.store.instance_regions().await?;
+        regions.retain(|(name, _)| !configured.contains(name));
+        Ok(regions)
     }
 
     /// The metrics in the text exposition format, backlog refreshed.

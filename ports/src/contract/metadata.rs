@@ -583,6 +583,32 @@ pub async fn backlog_counts_pending_uploads_and_missing_regions(store: Store) {
     assert_eq!(store.backlog(regions).await.expect("backlog"), (1, 0));
 }
 
+pub async fn instance_regions_count_files_per_region(store: Store) {
+    assert_eq!(store.instance_regions().await.expect("regions"), vec![]);
+    let a = upload_and_complete(&store, "a", "first", Visibility::Public).await;
+    let b = upload_and_complete(&store, "b", "second", Visibility::Internal).await;
+    store
+        .create_batch(batch(
+            "waiting",
+            vec![file("w", "not uploaded", Visibility::Public)],
+        ))
+        .await
+        .expect("batch");
+    store.add_instance(&a, &region("west")).await.expect("add");
+    store.add_instance(&b, &region("west")).await.expect("add");
+    store.add_instance(&a, &region("attic")).await.expect("add");
+    // Uploads land in "east" (see `batch`).
+    assert_eq!(
+        store.instance_regions().await.expect("regions"),
+        vec![
+            (region("attic"), 1),
+            (region("east"), 2),
+            (region("west"), 2)
+        ],
+        "files with a copy, per region, by name; a file without one counts nowhere"
+    );
+}
+
 pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
     let big = crate::FileRecord {
         digest: digest_of(b"a three gigabyte toolchain"),

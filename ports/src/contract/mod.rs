@@ -23,6 +23,7 @@ macro_rules! metadata_store_contract {
             replication_claims,
             patch_applies_operations_in_order,
             backlog_counts_pending_uploads_and_missing_regions,
+            instance_regions_count_files_per_region,
             legacy_batches_import_once_with_their_ids,
             searches_page_with_cursors,
             batches_are_found_by_author_among_many,

@@ -748,3 +748,21 @@ async fn heartbeat_names_a_failing_metadata_store() {
         "causes stay in the logs"
     );
 }
+
+#[tokio::test]
+async fn regions_with_copies_but_no_configuration_are_reported() {
+    let mut store = MockMetadataStore::new();
+    store.expect_instance_regions().times(1).returning(|| {
+        Ok(vec![
+            (region("attic"), 3),
+            (region("east"), 10),
+            (region("west"), 7),
+        ])
+    });
+    let s = service(store, vec![blob("east"), blob("west")]);
+    assert_eq!(
+        s.unconfigured_regions().await.expect("answers"),
+        vec![(region("attic"), 3)],
+        "only the region this process cannot serve, with its count"
+    );
+}
