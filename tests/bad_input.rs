@@ -14,7 +14,7 @@ async fn problem(resp: reqwest::Response) -> (StatusCode, Value) {
     let body: Value = resp.json().await.expect("json error body");
     assert_eq!(body["status"], status.as_u16());
     assert_eq!(body["error"]["description"], body["detail"]);
-    assert_eq!(body["error"]["name"], body["title"]);
+    assert_eq!(body["error"]["name"], status.to_string(), "the status line");
     (status, body)
 }
 

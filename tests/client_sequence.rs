@@ -27,7 +27,11 @@ fn assert_problem(body: &Value, status: u16, detail: &str) {
     assert_eq!(body["status"], status);
     assert_eq!(body["detail"], detail);
     assert_eq!(body["title"], title);
-    assert_eq!(body["error"]["name"], title, "tooltool.py reads error.name");
+    assert_eq!(
+        body["error"]["name"],
+        format!("{status} {reason}"),
+        "tooltool.py logs `name: description`, so name is the status line alone"
+    );
     assert_eq!(
         body["error"]["description"], detail,
         "tooltool.py reads error.description"

@@ -41,3 +41,92 @@ async fn the_served_document_is_the_committed_one_for_this_server() {
         "Swagger UI"
     );
 }
+
+/// The header a security scheme of the document says to send, as a
+/// client (Swagger UI's Authorize, a generator) would build it from the
+/// scheme alone: `http`/`bearer` → `Authorization: Bearer <value>`,
+/// `apiKey` in a header → `<name>: <value>`.
+fn header_for(scheme: &serde_json::Value, value: &str) -> (String, String) {
+    match scheme["type"].as_str() {
+        Some("http") => {
+            assert_eq!(scheme["scheme"], "bearer", "{scheme}");
+            ("Authorization".to_owned(), format!("Bearer {value}"))
+        }
+        Some("apiKey") => {
+            assert_eq!(scheme["in"], "header", "{scheme}");
+            (
+                scheme["name"].as_str().expect("a header name").to_owned(),
+                value.to_owned(),
+            )
+        }
+        other => panic!("unexpected scheme type {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_caller_authorizes_through_the_documents_security_schemes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clients = dir.path().join("clients.json");
+    std::fs::write(
+        &clients,
+        serde_json::json!([{
+            "clientId": "project/releng/docs",
+            "accessToken": "access-token-of-docs-0123456789",
+            "scopes": [format!("{}/manage", tooltool_tests::PREFIX)],
+        }])
+        .to_string(),
+    )
+    .expect("write");
+    let app =
+        tooltool_tests::spawn_with(&["--hawk-clients-file", clients.to_str().expect("utf-8")])
+            .await;
+    let doc: serde_json::Value = app.get("openapi.json").await.json().await.expect("json");
+    let schemes = &doc["components"]["securitySchemes"];
+    // Every operation that acts on the caller's behalf declares both
+    // schemes and anonymous access (`{}`): Swagger UI then offers Authorize
+    // and still lets anyone call.
+    for (path, method) in [
+        ("/sha512/{digest}", "get"),
+        ("/upload", "post"),
+        ("/file/sha512/{digest}", "patch"),
+        ("/__permissions__", "get"),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["security"],
+            serde_json::json!([{"bearer": []}, {"hawk": []}, {}]),
+            "{method} {path}"
+        );
+    }
+
+    let token = app.token("docs-user", &["download/internal"]);
+    let (name, value) = header_for(&schemes["bearer"], &token);
+    let me: serde_json::Value = app
+        .http
+        .get(format!("{}__permissions__", app.url))
+        .header(name, value)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["clientId"], "docs-user", "{me}");
+
+    let credentials = tooltool_tests::HawkCredentials {
+        client_id: "project/releng/docs".into(),
+        access_token: "access-token-of-docs-0123456789".into(),
+    };
+    let hawk = app.hawk(&credentials, "GET", "/__permissions__", None);
+    let (name, value) = header_for(&schemes["hawk"], &hawk);
+    let me: serde_json::Value = app
+        .http
+        .get(format!("{}__permissions__", app.url))
+        .header(name, value)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["clientId"], "project/releng/docs", "{me}");
+}

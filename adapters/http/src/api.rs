@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::payload::{ApiJson, JsonBody};
 use crate::problem::{ErrorResponse, Problem};
+use crate::security::Credentials;
 
 #[derive(Tags)]
 pub(crate) enum Tag {
@@ -129,6 +130,7 @@ impl Api {
     async fn download(
         &self,
         principal: Data<&Principal>,
+        _credentials: Credentials,
         /// SHA-512 of the file, 128 lower-case hex digits.
         #[oai(name = "digest")]
         digest_text: Path<String>,
@@ -158,6 +160,7 @@ impl Api {
     async fn create_batch(
         &self,
         principal: Data<&Principal>,
+        _credentials: Credentials,
         /// Preferred upload region; the server picks one when absent or unknown.
         region: Query<Option<String>>,
         body: JsonBody<UploadBody>,
@@ -315,6 +318,7 @@ impl Api {
     async fn patch_file(
         &self,
         principal: Data<&Principal>,
+        _credentials: Credentials,
         #[oai(name = "digest")] digest_text: Path<String>,
         body: JsonBody<PatchBody>,
     ) -> Result<ApiJson<FileWithInstances>> {

@@ -12,6 +12,7 @@ use tooltool_ports::{ErrorKind, ToolTool};
 use crate::api::{Result, Tag, service};
 use crate::payload::ApiJson;
 use crate::problem::Problem;
+use crate::security::Credentials;
 
 pub struct Dockerflow {
     /// `None` only to render the document, which calls no operation.
@@ -84,7 +85,11 @@ impl Dockerflow {
         operation_id = "permissions",
         tag = "Tag::Auth"
     )]
-    async fn permissions(&self, principal: Data<&Principal>) -> Result<ApiJson<CallerPermissions>> {
+    async fn permissions(
+        &self,
+        principal: Data<&Principal>,
+        _credentials: Credentials,
+    ) -> Result<ApiJson<CallerPermissions>> {
         Ok(ApiJson(CallerPermissions {
             client_id: principal.id().map(str::to_owned),
             scopes: principal.scopes().iter().map(str::to_owned).collect(),

@@ -9,9 +9,10 @@
 //! (`/__permissions__`, heartbeats, version), `model.rs` (wire types and
 //! request parsing), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the self-served
-//! storage routes), `problem.rs` (error shape and statuses), `observe.rs`
-//! (request log, ids, metrics), `hygiene.rs` (security headers),
-//! `metrics.rs` (`/metrics`).
+//! storage routes), `problem.rs` (error shape and statuses), `security.rs`
+//! (the credentials the OpenAPI document declares), `observe.rs` (request
+//! log, ids, metrics), `hygiene.rs` (security headers), `metrics.rs`
+//! (`/metrics`).
 
 mod api;
 mod auth;
@@ -23,6 +24,7 @@ mod model;
 mod observe;
 mod payload;
 mod problem;
+mod security;
 
 #[cfg(test)]
 mod schema_tests;

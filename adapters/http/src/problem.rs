@@ -58,10 +58,11 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         .map_or(StatusCode::INTERNAL_SERVER_ERROR, |(_, status, _)| *status)
 }
 
-/// The `error` member read by the Mozilla client.
+/// The `error` member read by the Mozilla client, which logs
+/// `<name>: <description>` (so `403 Forbidden: <sentence>`).
 #[derive(Debug, Clone, Object)]
 pub struct ErrorDetail {
-    /// Same as `title`.
+    /// The status line, `"<code> <Reason>"` (e.g. `"403 Forbidden"`).
     pub name: String,
     /// Same as `detail`.
     pub description: String,
@@ -91,19 +92,21 @@ impl poem_openapi::types::Example for Problem {
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         let detail = detail.into();
-        let title = format!(
-            "{} {}: {detail}",
+        // The originals repeated the sentence in `error.name`, so the
+        // client printed every reason twice (PROTOCOL.md §1 Errors).
+        let status_line = format!(
+            "{} {}",
             status.as_u16(),
             status.canonical_reason().unwrap_or("Error")
         );
         Self {
             kind: "about:blank".into(),
-            title: title.clone(),
+            title: format!("{status_line}: {detail}"),
             status: status.as_u16(),
             detail: detail.clone(),
             instance: "about:blank".into(),
             error: ErrorDetail {
-                name: title,
+                name: status_line,
                 description: detail,
             },
         }

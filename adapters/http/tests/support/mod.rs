@@ -59,7 +59,11 @@ pub async fn problem(resp: poem::test::TestResponse, status: u16) -> String {
     assert_eq!(body["status"], status, "{body}");
     assert_eq!(body["type"], "about:blank");
     assert_eq!(body["instance"], "about:blank");
-    assert_eq!(body["error"]["name"], body["title"]);
+    // tooltool.py logs `name: description`: the status line, then the sentence.
+    let status_line = poem::http::StatusCode::from_u16(status)
+        .expect("status")
+        .to_string();
+    assert_eq!(body["error"]["name"], status_line.as_str(), "{body}");
     assert_eq!(body["error"]["description"], body["detail"]);
     let detail = body["detail"].as_str().expect("detail").to_owned();
     assert!(
