@@ -58,6 +58,10 @@ fn bad_configuration_is_one_line_naming_the_variable() {
     for (env, variable) in cases {
         let mut env = env.to_vec();
         env.push(("DATA_DIR", data));
+        // The address is bound first: a free one, so each case reaches its own check.
+        if !env.iter().any(|(k, _)| *k == "LISTEN") {
+            env.push(("LISTEN", "127.0.0.1:0"));
+        }
         let out = tooltool(&["serve"], &env);
         assert!(!out.status.success(), "{variable}");
         let err = stderr(&out);
@@ -606,4 +610,332 @@ async fn import_legacy_copies_the_original_database_once() {
         broken, 404,
         "a batch with an invalid digest is skipped whole"
     );
+}
+
+/// Runs `tooltool migrate` against `url` and answers its one stderr line.
+fn migrate_error(url: &str, wait: &str) -> (String, Duration) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
+    let out = tooltool(
+        &["migrate"],
+        &[
+            ("DATA_DIR", dir.path().to_str().expect("utf-8")),
+            ("DATABASE_URL", url),
+            ("DATABASE_STARTUP_WAIT", wait),
+        ],
+    );
+    assert!(!out.status.success(), "{url} must fail");
+    (stderr(&out), started.elapsed())
+}
+
+fn one_line(err: &str) {
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+/// The test server's `user@host:port`, from TOOLTOOL_TEST_DATABASE_URL.
+fn test_server() -> (String, String) {
+    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect(
+        "TOOLTOOL_TEST_DATABASE_URL must name a PostgreSQL database (scripts/test makes one)",
+    );
+    let rest = url.split_once("://").expect("a URL").1;
+    let (server, _db) = rest.rsplit_once('/').expect("a database in the URL");
+    let (_user, host) = server.rsplit_once('@').expect("a user in the URL");
+    (url.clone(), host.to_owned())
+}
+
+#[test]
+fn postgres_refusals_say_why_at_once_and_name_the_variable() {
+    let (_, host) = test_server();
+    // A missing database and an unknown role are permanent: no retry
+    // (the start-up wait is 30 s), PostgreSQL's own sentence, our advice.
+    let (err, took) = migrate_error(
+        &format!("postgres://postgres@{host}/tooltool_no_such_database"),
+        "30s",
+    );
+    one_line(&err);
+    assert!(err.starts_with("tooltool: DATABASE_URL: "), "{err}");
+    assert!(
+        err.contains(r#"database "tooltool_no_such_database" does not exist (SQLSTATE 3D000)"#),
+        "{err}"
+    );
+    assert!(err.contains("CREATE DATABASE"), "advice: {err}");
+    assert!(took < Duration::from_secs(5), "not retried: {took:?}");
+    assert!(!err.contains("db error"), "no driver noise: {err}");
+
+    let (err, took) = migrate_error(
+        &format!("postgres://tooltool_no_such_role@{host}/postgres"),
+        "30s",
+    );
+    one_line(&err);
+    assert!(
+        err.contains(r#"role "tooltool_no_such_role" does not exist (SQLSTATE 28000)"#),
+        "{err}"
+    );
+    assert!(err.contains("CREATE ROLE"), "advice: {err}");
+    assert!(took < Duration::from_secs(5), "not retried: {took:?}");
+
+    // Nothing listens: retried for the start-up wait (saying so once),
+    // then the reason.
+    let (err, took) = migrate_error("postgres://postgres@127.0.0.1:9/nowhere", "1s");
+    let lines: Vec<&str> = err.trim_end().lines().collect();
+    assert_eq!(lines.len(), 2, "the wait, then the failure: {err}");
+    assert!(lines[0].contains("waiting for PostgreSQL"), "{err}");
+    let err = lines[1];
+    assert!(
+        err.contains("cannot reach PostgreSQL at postgres@127.0.0.1:9/nowhere"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(took >= Duration::from_millis(500), "retried: {took:?}");
+}
+
+/// A role that owns its database migrates without being a superuser
+/// (pg_trgm is a trusted extension); a role that does not own it is told
+/// what privilege it lacks, in one line.
+#[tokio::test]
+async fn postgres_migrations_need_only_a_database_owner() {
+    let (admin, host) = test_server();
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let tag = std::process::id();
+    let (role, owned, foreign) = (
+        format!("tooltool_cli_{tag}"),
+        format!("tooltool_cli_owned_{tag}"),
+        format!("tooltool_cli_foreign_{tag}"),
+    );
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("CREATE DATABASE {owned} OWNER {role}"),
+        format!("CREATE DATABASE {foreign}"),
+    ] {
+        client.batch_execute(&statement).await.expect("set up");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8").to_owned();
+    let url_owned = format!("postgres://{role}@{host}/{owned}");
+    let url_foreign = format!("postgres://{role}@{host}/{foreign}");
+    let (ok, err) = tokio::task::spawn_blocking(move || {
+        let ok = tooltool(
+            &["migrate"],
+            &[("DATA_DIR", &data), ("DATABASE_URL", &url_owned)],
+        );
+        (ok, migrate_error(&url_foreign, "5s").0)
+    })
+    .await
+    .expect("join");
+    for statement in [
+        format!("DROP DATABASE {owned} WITH (FORCE)"),
+        format!("DROP DATABASE {foreign} WITH (FORCE)"),
+        format!("DROP ROLE {role}"),
+    ] {
+        client.batch_execute(&statement).await.expect("clean up");
+    }
+    assert!(ok.status.success(), "the owner migrates: {}", stderr(&ok));
+    one_line(&err);
+    assert!(err.contains("the migrations failed on"), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("(SQLSTATE 42501)"), "{err}");
+    assert!(err.contains("must own the database"), "advice: {err}");
+}
+
+#[tokio::test]
+async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
+    let endpoint = tooltool_s3::testing::start(&["tooltool-cli"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8").to_owned();
+    let run = move |endpoint: String, bucket: &'static str, secret: &'static str| {
+        let data = data.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = tooltool(
+                    &["serve"],
+                    &[
+                        ("DATA_DIR", &data),
+                        ("LISTEN", "127.0.0.1:0"),
+                        ("PUBLIC_URL", "http://127.0.0.1:1"),
+                        ("S3_ENDPOINT", &endpoint),
+                        ("S3_REGIONS", &format!("us-east-1:{bucket}")),
+                        ("S3_REGIONS_ACCESS_KEY_ID", tooltool_s3::testing::ACCESS_KEY),
+                        ("S3_REGIONS_SECRET_ACCESS_KEY", secret),
+                    ],
+                );
+                assert!(!out.status.success());
+                let err = stderr(&out);
+                assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+                err
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let err = run(endpoint.clone(), "tooltool-cli", "not-the-secret").await;
+    assert!(
+        err.starts_with(
+            "tooltool: S3_REGIONS_ACCESS_KEY_ID/S3_REGIONS_SECRET_ACCESS_KEY: region us-east-1: \
+             S3 head bucket on bucket tooltool-cli: "
+        ),
+        "{err}"
+    );
+    assert!(err.contains("HTTP 403"), "{err}");
+    let err = run(
+        endpoint.clone(),
+        "tooltool-missing",
+        tooltool_s3::testing::SECRET_KEY,
+    )
+    .await;
+    assert!(
+        err.starts_with("tooltool: S3_REGIONS: region us-east-1: "),
+        "{err}"
+    );
+    assert!(err.contains("the bucket does not exist"), "{err}");
+    let err = run(
+        "http://127.0.0.1:9".to_owned(),
+        "tooltool-cli",
+        tooltool_s3::testing::SECRET_KEY,
+    )
+    .await;
+    assert!(
+        err.starts_with("tooltool: S3_ENDPOINT: region us-east-1: "),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.len() < 300, "short: {err}");
+}
+
+#[test]
+fn argument_errors_name_the_variable_and_settings_follow_the_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let out = tooltool(&["serve"], &[("UPLOAD_EXPIRES_IN", "soon")]);
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "tooltool: UPLOAD_EXPIRES_IN (--upload-expires-in): invalid value 'soon': invalid digit found in string"
+    );
+    let out = tooltool(&["serve"], &[("LOG_FORMAT", "xml")]);
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "tooltool: LOG_FORMAT (--log-format): invalid value 'xml' (allowed: text, json)"
+    );
+    // `--data-dir` after the subcommand: the token is signed with that
+    // directory's key, so it is the one the server there verifies.
+    let out = tooltool(
+        &["token", "--data-dir", data, "--sub", "me", "--scope", "s"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        dir.path().join("jwt-secret").exists(),
+        "the key of --data-dir"
+    );
+}
+
+#[test]
+fn a_listen_address_in_use_stops_start_up_before_anything_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = tooltool(
+        &["serve"],
+        &[
+            ("DATA_DIR", data.to_str().expect("utf-8")),
+            ("LISTEN", &addr),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!("tooltool: LISTEN: cannot listen on {addr}: ")),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing created or migrated: {err}");
+}
+
+#[tokio::test]
+async fn start_up_says_what_runs_and_warns_of_regions_it_lacks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    let attic = format!("attic:{}/attic", dir.path().display());
+    let mut server = Server::start(data, &[("LOCAL_REGIONS", &attic), ("LOG_FORMAT", "json")]);
+    let logs = server.logs();
+    let line: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "tooltool serving")
+        .unwrap_or_else(|| panic!("no start-up line in:\n{logs}"));
+    let fields = &line["fields"];
+    assert_eq!(
+        fields["metadata"],
+        format!("SQLite {data}/tooltool.sqlite3").as_str()
+    );
+    assert_eq!(
+        fields["storage"],
+        format!("local directories attic={}/attic", dir.path().display()).as_str()
+    );
+    assert_eq!(
+        fields["auth"],
+        format!("Bearer JWT (HS256, {data}/jwt-secret), no Hawk, anonymous public downloads")
+            .as_str()
+    );
+    assert_eq!(
+        fields["jobs"],
+        "verify every 1m, replicate every 1m, sweep every 1h"
+    );
+
+    // A file with its only copy in "attic"…
+    let out = tooltool(
+        &[
+            "token",
+            "--sub",
+            "me",
+            "--scope",
+            "project:releng:services/tooltool/api/*",
+        ],
+        &[("DATA_DIR", data)],
+    );
+    let token = String::from_utf8(out.stdout).expect("utf-8");
+    let client = reqwest::Client::new();
+    let content = b"kept in the attic";
+    let digest = {
+        let mut h = tooltool_domain::ContentHasher::new();
+        h.update(content);
+        h.finish().digest.to_string()
+    };
+    let created: serde_json::Value = client
+        .post(format!("{}/upload", server.url))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"message": "attic", "files": {"a.txt": {
+            "size": content.len(), "digest": digest, "algorithm": "sha512", "visibility": "public"}}}))
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let put_url = created["result"]["files"]["a.txt"]["put_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a put_url in {created}"));
+    let put = client
+        .put(put_url)
+        .header("Content-Type", "application/octet-stream")
+        .body(content.to_vec())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status(), 200);
+    server.kill();
+
+    // …then a configuration without "attic": said at start-up.
+    let server = Server::start(data, &[("LOG_FORMAT", "json")]);
+    server.wait_for("regions this configuration lacks");
+    let logs = server.logs();
+    let warning: serde_json::Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["level"] == "WARN")
+        .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
+    assert_eq!(warning["fields"]["regions"], "attic (1 files)", "{warning}");
 }
