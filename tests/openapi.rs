@@ -63,6 +63,22 @@ fn header_for(scheme: &serde_json::Value, value: &str) -> (String, String) {
     }
 }
 
+/// `GET /__permissions__` with one header: who the server says we are.
+async fn permissions(
+    app: &tooltool_tests::TestApp,
+    (name, value): (String, String),
+) -> serde_json::Value {
+    app.http
+        .get(format!("{}__permissions__", app.url))
+        .header(name, value)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn a_caller_authorizes_through_the_documents_security_schemes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -99,17 +115,7 @@ async fn a_caller_authorizes_through_the_documents_security_schemes() {
     }
 
     let token = app.token("docs-user", &["download/internal"]);
-    let (name, value) = header_for(&schemes["bearer"], &token);
-    let me: serde_json::Value = app
-        .http
-        .get(format!("{}__permissions__", app.url))
-        .header(name, value)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let me = permissions(&app, header_for(&schemes["bearer"], &token)).await;
     assert_eq!(me["clientId"], "docs-user", "{me}");
 
     let credentials = tooltool_tests::HawkCredentials {
@@ -117,16 +123,6 @@ async fn a_caller_authorizes_through_the_documents_security_schemes() {
         access_token: "access-token-of-docs-0123456789".into(),
     };
     let hawk = app.hawk(&credentials, "GET", "/__permissions__", None);
-    let (name, value) = header_for(&schemes["hawk"], &hawk);
-    let me: serde_json::Value = app
-        .http
-        .get(format!("{}__permissions__", app.url))
-        .header(name, value)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let me = permissions(&app, header_for(&schemes["hawk"], &hawk)).await;
     assert_eq!(me["clientId"], "project/releng/docs", "{me}");
 }

@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
                 Ok(w) => w,
                 Err(e) => return fail(e),
             };
-            tooltool::server::announce(&wired).await;
+            tooltool::server::announce(&wired);
             match tooltool::serve(wired, listeners, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
@@ -94,6 +94,13 @@ async fn main() -> ExitCode {
             ttl,
             private_key,
         } => {
+            // A token signed with a key made just now is accepted only by a
+            // server that uses this DATA_DIR: say so, since the usual
+            // mistake is running `token` somewhere else than the server.
+            let key_file = config.data_dir.join("jwt-secret");
+            let new_key = private_key.is_none()
+                && config.auth.jwt == tooltool::config::JwtKey::GeneratedSecret
+                && !key_file.exists();
             let issuer = match tooltool::jwt_issuer(&config, private_key.as_deref()) {
                 Ok(i) => i,
                 Err(e) => return fail(e),
@@ -108,6 +115,13 @@ async fn main() -> ExitCode {
             match issuer.issue(&claims) {
                 Ok(token) => {
                     println!("{token}");
+                    if new_key {
+                        eprintln!(
+                            "tooltool token: {} did not exist, so a new key was made there: \
+                             only a server with this DATA_DIR accepts the token (or set JWT_SECRET)",
+                            key_file.display()
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e),

@@ -31,7 +31,7 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
 /// authenticators, background jobs), then, without holding up start-up,
 /// warns about regions the metadata lists copies in that this
 /// configuration lacks: downloads from them cannot be served.
-pub async fn announce(wired: &Wired) {
+pub fn announce(wired: &Wired) {
     let config = &wired.config;
     let summary = config.summary();
     tracing::info!(
@@ -50,7 +50,10 @@ pub async fn announce(wired: &Wired) {
             Ok(regions) => {
                 let list: Vec<String> = regions
                     .iter()
-                    .map(|(name, files)| format!("{name} ({files} files)"))
+                    .map(|(name, files)| {
+                        let plural = if *files == 1 { "" } else { "s" };
+                        format!("{name} ({files} file{plural})")
+                    })
                     .collect();
                 tracing::warn!(
                     regions = %list.join(", "),

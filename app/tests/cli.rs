@@ -83,17 +83,23 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         &[("DATA_DIR", data)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let token = String::from_utf8(out.stdout).expect("utf-8");
+    let token = String::from_utf8(out.stdout.clone()).expect("utf-8");
     assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
     assert!(
         dir.path().join("jwt-secret").exists(),
         "the secret is created in DATA_DIR"
+    );
+    assert!(
+        stderr(&out).contains("did not exist, so a new key was made there"),
+        "a new key is announced: {}",
+        stderr(&out)
     );
     let again = tooltool(
         &["token", "--sub", "me", "--scope", "a"],
         &[("DATA_DIR", data)],
     );
     assert!(again.status.success());
+    assert_eq!(stderr(&again), "", "an existing key needs no word");
 
     let help = tooltool(&["--help"], &[]);
     assert!(help.status.success());
@@ -937,5 +943,5 @@ async fn start_up_says_what_runs_and_warns_of_regions_it_lacks() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["level"] == "WARN")
         .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
-    assert_eq!(warning["fields"]["regions"], "attic (1 files)", "{warning}");
+    assert_eq!(warning["fields"]["regions"], "attic (1 file)", "{warning}");
 }
