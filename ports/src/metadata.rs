@@ -47,6 +47,20 @@ pub struct NewBatch {
     pub max_size: u64,
 }
 
+impl NewBatch {
+    /// Each declared file with its slot, in the order stores MUST examine
+    /// them: by digest, whatever the filenames. Stores that lock files
+    /// thereby lock them in one global order, so batches sharing digests
+    /// take turns instead of deadlocking, and every store reports the same
+    /// first broken rule for the same batch.
+    pub fn files_in_digest_order(&self) -> Vec<(&DeclaredFile, &StagingKey)> {
+        let mut files: Vec<_> = self.files.iter().zip(&self.slots).collect();
+        // Stable: a digest declared twice keeps its filenames' order.
+        files.sort_by(|(a, _), (b, _)| a.digest.as_str().cmp(b.digest.as_str()));
+        files
+    }
+}
+
 /// An upload slot waiting for (or being checked for) its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingUpload {
@@ -120,7 +134,8 @@ impl MetadataError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
-    /// Records a batch in ONE transaction: each declared file is checked
+    /// Records a batch in ONE transaction: each declared file, in
+    /// [`NewBatch::files_in_digest_order`], is checked
     /// with [`tooltool_domain::reconcile`] against the state inside that
     /// transaction (so concurrent batches with the same new digest both
     /// succeed and leave one file), files are created, and a slot is created

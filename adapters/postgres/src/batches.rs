@@ -32,7 +32,10 @@ pub(crate) async fn create(
         .map_err(db_error)?;
     let batch_id: i64 = get(&row, 0)?;
     let mut uploads: Vec<PendingUpload> = Vec::new();
-    for (declared, slot) in batch.files.iter().zip(&batch.slots) {
+    // Files are locked in digest order, whatever the order of their
+    // filenames: two batches sharing digests then lock them in the same
+    // order and take turns, where crossed orders deadlocked.
+    for (declared, slot) in batch.files_in_digest_order() {
         // Insert-if-absent first: a racer creating the same digest makes
         // us wait for its commit, then we read and lock its row, so
         // batches sharing a digest take turns instead of deadlocking.

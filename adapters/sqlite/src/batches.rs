@@ -19,7 +19,7 @@ pub(crate) fn create(tx: &Connection, batch: &NewBatch) -> Result<CreatedBatch, 
     .map_err(internal)?;
     let batch_id = tx.last_insert_rowid();
     let mut uploads: Vec<PendingUpload> = Vec::new();
-    for (declared, slot) in batch.files.iter().zip(&batch.slots) {
+    for (declared, slot) in batch.files_in_digest_order() {
         let existing = tx
             .query_row(
                 "SELECT f.id, f.visibility, f.size, \

@@ -225,6 +225,35 @@ pub async fn concurrent_batches_with_one_new_digest(store: Store) {
     assert_eq!(state.pending.len(), 8);
 }
 
+/// Batches sharing new digests, declared in opposite orders (the crossed
+/// filenames of two clients): every batch succeeds, none deadlocks.
+pub async fn batches_sharing_digests_in_crossed_orders_all_succeed(store: Store) {
+    for round in 0..10 {
+        let (first, second) = (format!("first {round}"), format!("second {round}"));
+        let mut tasks = Vec::new();
+        for client in 0..20 {
+            let store = Arc::clone(&store);
+            let (first, second) = (first.clone(), second.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut files = vec![
+                    file("a.bin", &first, Visibility::Public),
+                    file("b.bin", &second, Visibility::Public),
+                ];
+                if client % 2 == 1 {
+                    files.reverse();
+                }
+                store
+                    .create_batch(batch(&format!("crossed {round}/{client}"), files))
+                    .await
+            }));
+        }
+        for t in tasks {
+            let created = t.await.expect("join").expect("every batch succeeds");
+            assert_eq!(created.uploads.len(), 2, "a slot per new digest");
+        }
+    }
+}
+
 pub async fn same_digest_twice_in_a_batch_gets_one_slot(store: Store) {
     let created = store
         .create_batch(batch(

@@ -15,6 +15,7 @@ macro_rules! metadata_store_contract {
             present_file_gets_no_slot,
             rejected_batch_stores_nothing,
             concurrent_batches_with_one_new_digest,
+            batches_sharing_digests_in_crossed_orders_all_succeed,
             same_digest_twice_in_a_batch_gets_one_slot,
             search_is_literal_and_capped,
             upload_claims_are_exclusive_until_the_lease_ends,
