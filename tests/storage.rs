@@ -59,6 +59,33 @@ async fn present_files_get_no_put_url_and_racing_uploads_both_succeed() {
     assert_eq!(f["has_instances"], true);
 }
 
+/// Twenty slots of one digest PUT at once, ten times: the slots share the
+/// digest's staging directory, which a promotion removes once empty; no PUT
+/// may fail for another's promotion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_of_one_digest_all_succeed() {
+    let app = spawn_app().await;
+    let token = app.token("u", &["upload/*"]);
+    for round in 0..10 {
+        let content = format!("one digest, twenty slots, round {round}").into_bytes();
+        let body = batch_body("many slots", &[("same.bin", &content, "public")]);
+        let mut urls = Vec::new();
+        for _ in 0..20 {
+            urls.push(put_url(
+                &app.create_batch(&token, &body, None).await,
+                "same.bin",
+            ));
+        }
+        let puts = urls.iter().map(|url| put(url, &content));
+        let statuses: Vec<u16> = futures_util::future::join_all(puts)
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert_eq!(statuses, vec![200; 20], "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn replication_fills_every_region_and_region_preference_is_honoured() {
     let app = spawn_with(&["--local-regions", "east:{dir}/east;west:{dir}/west"]).await;

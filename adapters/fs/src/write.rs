@@ -125,10 +125,7 @@ impl Region {
                 let dest = dest.clone();
                 let tmp = tmp.clone();
                 tokio::task::spawn_blocking(move || {
-                    if let Some(parent) = dest.parent() {
-                        std::fs::create_dir_all(parent).map_err(io_error)?;
-                    }
-                    std::fs::rename(&tmp, &dest).map_err(io_error)?;
+                    rename_into_place(&tmp, &dest).map_err(io_error)?;
                     let meta = std::fs::metadata(&dest).map_err(io_error)?;
                     Ok((observed, info_of(&meta)))
                 })
@@ -140,5 +137,26 @@ impl Region {
             let _ = tokio::fs::remove_file(&tmp).await;
         }
         result
+    }
+}
+
+/// Renames `tmp` to `dest`, creating `dest`'s directory first. The slots of
+/// one digest share their staging directory (`pending/<digest>/`), which
+/// whoever empties it (a promotion, a deletion, the sweep) removes; it can
+/// therefore vanish between its creation here and the rename. Then it is
+/// created again and the rename retried: each retry loses only to another
+/// removal of an empty directory, so a few suffice.
+fn rename_into_place(tmp: &std::path::Path, dest: &std::path::Path) -> std::io::Result<()> {
+    let mut attempts = 0;
+    loop {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::rename(tmp, dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 16 && tmp.exists() => {
+                attempts += 1;
+            }
+            other => return other,
+        }
     }
 }
