@@ -24,7 +24,19 @@ fn file(digest: &str, size: Value, visibility: &str) -> Value {
 
 #[tokio::test]
 async fn upload_bodies_table() {
-    let app = spawn_with(&["--max-file-size", "1000"]).await;
+    upload_bodies_on(spawn_with(&["--max-file-size", "1000"]).await).await;
+}
+
+/// The same table on PostgreSQL, which refuses some values (NUL, index
+/// rows over ~2.7 KB, integers past 2^63) that SQLite takes as given: every
+/// rule is checked before the store sees the batch.
+#[tokio::test]
+async fn upload_bodies_table_on_postgres() {
+    let db = tooltool_tests::fresh_database_url().await;
+    upload_bodies_on(spawn_with(&["--max-file-size", "1000", "--database-url", &db]).await).await;
+}
+
+async fn upload_bodies_on(app: tooltool_tests::TestApp) {
     let token = app.token("u", &["upload/*"]);
     let d = sha512_hex(b"x");
     // An existing verified file to conflict with.
@@ -55,6 +67,14 @@ async fn upload_bodies_table() {
         ("slash", json!({"message": "m", "files": {"a/b": ok_file}}).to_string(), 400, "Invalid filename"),
         ("backslash", json!({"message": "m", "files": {"a\\b": ok_file}}).to_string(), 400, "Invalid filename"),
         ("empty name", json!({"message": "m", "files": {"": ok_file}}).to_string(), 400, "Invalid filename"),
+        ("nul in message", json!({"message": "m\u{0}", "files": {"a": ok_file}}).to_string(), 400, "invalid message: control characters"),
+        ("escape in message", json!({"message": "m\u{1b}[2J", "files": {"a": ok_file}}).to_string(), 400, "invalid message: control characters"),
+        ("long message", json!({"message": "m".repeat(4097), "files": {"a": ok_file}}).to_string(), 400, "invalid message: 4097 bytes, more than 4096"),
+        ("nul in filename", json!({"message": "m", "files": {"a\u{0}b": ok_file}}).to_string(), 400, "Invalid filename"),
+        ("newline in filename", json!({"message": "m", "files": {"a\nb": ok_file}}).to_string(), 400, "Invalid filename \"a\\nb\""),
+        ("long filename", json!({"message": "m", "files": {("n".repeat(3000)): ok_file}}).to_string(), 400, "… (3000 bytes)"),
+        ("size past 2^63", json!({"message": "m", "files": {"a": file(&d, json!(9_223_372_036_854_775_808_u64), "public")}}).to_string(), 413, "more than this server's limit"),
+        ("size past 2^64", format!(r#"{{"message": "m", "files": {{"a": {{"size": 18446744073709551616, "digest": "{d}", "algorithm": "sha512", "visibility": "public"}}}}}}"#), 400, "must be a non-negative integer"),
         ("visibility change", json!({"message": "m", "files": {"e": file(&e, json!(8), "internal")}}).to_string(), 400, "Cannot change already existing file's visibility level."),
         ("size mismatch", json!({"message": "m", "files": {"new": ok_file, "e2": file(&e, json!(9), "public")}}).to_string(), 400, "Size mismatch for e2"),
     ];
@@ -76,6 +96,18 @@ async fn upload_bodies_table() {
                 .is_some_and(|t| t.contains(detail)),
             "{name}: {problem}"
         );
+    }
+    // Search terms no store may see (anonymous callers included).
+    for (q, detail) in [
+        ("%00", "q must not contain control characters"),
+        ("a%0Ab", "q must not contain control characters"),
+        (&"q".repeat(1025)[..], "q is 1025 bytes, more than 1024"),
+    ] {
+        for route in ["upload", "file"] {
+            let (got, problem) = problem(app.get(&format!("{route}?q={q}")).await).await;
+            assert_eq!(got.as_u16(), 400, "{route}?q={q}: {problem}");
+            assert_eq!(problem["detail"], detail, "{route}?q=…");
+        }
     }
     // Nothing of the refused batches was stored: only the seed batch exists.
     let all: Value = app.get("upload?q=").await.json().await.expect("json");
@@ -464,7 +496,12 @@ async fn bearer_tokens_are_refused_with_a_reason() {
         t
     };
     let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwic2NvcGVzIjpbIioiXSwiZXhwIjo5OTk5OTk5OTk5fQ.";
+    // A subject that would reach batches and logs raw.
+    let nul_sub = app.token("u\u{0}x", &["download/*"]);
+    let newline_sub = app.token("u\nforged log line", &["download/*"]);
     for (token, why) in [
+        (nul_sub.as_str(), "'sub' contains control characters"),
+        (newline_sub.as_str(), "'sub' contains control characters"),
         (expired.as_str(), "expired"),
         (none, "algorithm"),
         ("a.b.c", "not a well-formed"),

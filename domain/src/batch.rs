@@ -35,6 +35,9 @@ pub enum FileDisposition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
     EmptyMessage,
+    /// Longer than [`MAX_MESSAGE_BYTES`], or with a control character
+    /// other than tab and line breaks.
+    InvalidMessage(String),
     NoFiles,
     AuthorGiven,
     InvalidFilename(String),
@@ -55,11 +58,14 @@ impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptyMessage => f.write_str("message must be non-empty"),
+            Self::InvalidMessage(why) => write!(f, "invalid message: {why}"),
             Self::NoFiles => f.write_str("a batch must include at least one file"),
             Self::AuthorGiven => f.write_str("Author must NOT be specified for upload."),
             Self::InvalidFilename(name) => write!(
                 f,
-                "Invalid filename {name:?}: a filename must be non-empty and contain neither '/' nor '\\'"
+                "Invalid filename {}: a filename is 1 to {MAX_FILENAME_BYTES} bytes without \
+                 '/', '\\' or control characters, and not '.' or '..'",
+                Shown(name)
             ),
             Self::TooLarge {
                 filename,
@@ -80,6 +86,28 @@ impl fmt::Display for BatchError {
 
 impl std::error::Error for BatchError {}
 
+/// Longest filename, in bytes: what file systems store in a name.
+pub const MAX_FILENAME_BYTES: usize = 255;
+/// Longest batch message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Text from a client, shown back in an error: quoted with control
+/// characters escaped, and cut after 64 characters, so that a refusal is
+/// never longer than a page nor a way to write into a terminal or a log.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 64;
+        let cut: String = self.0.chars().take(SHOWN).collect();
+        if cut.len() < self.0.len() {
+            write!(f, "{cut:?}… ({} bytes)", self.0.len())
+        } else {
+            write!(f, "{cut:?}")
+        }
+    }
+}
+
 /// Checks what a batch must be before its files are looked at.
 pub fn check_batch_shape(
     message: &str,
@@ -90,6 +118,18 @@ pub fn check_batch_shape(
         Err(BatchError::AuthorGiven)
     } else if message.trim().is_empty() {
         Err(BatchError::EmptyMessage)
+    } else if message.len() > MAX_MESSAGE_BYTES {
+        Err(BatchError::InvalidMessage(format!(
+            "{} bytes, more than {MAX_MESSAGE_BYTES}",
+            message.len()
+        )))
+    } else if message
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Err(BatchError::InvalidMessage(
+            "control characters other than tab and line breaks are not allowed".into(),
+        ))
     } else if file_count == 0 {
         Err(BatchError::NoFiles)
     } else {
@@ -97,10 +137,31 @@ pub fn check_batch_shape(
     }
 }
 
-/// A filename is what the client writes into its working directory: it must
-/// not be empty, a path, or a name that means "this/parent directory".
+/// Checks a declared file on its own, before anything stored is looked at:
+/// its filename, and its size against the largest this server accepts.
+pub fn check_declared(declared: &DeclaredFile, max_size: u64) -> Result<(), BatchError> {
+    check_filename(&declared.filename)?;
+    if declared.size > max_size {
+        return Err(BatchError::TooLarge {
+            filename: declared.filename.clone(),
+            size: declared.size,
+            max: max_size,
+        });
+    }
+    Ok(())
+}
+
+/// A filename is what the client writes into its working directory: 1 to
+/// [`MAX_FILENAME_BYTES`] bytes, not a path, not a name that means
+/// "this/parent directory", and no control character (a newline or an
+/// escape sequence would reach terminals and logs).
 pub fn check_filename(name: &str) -> Result<(), BatchError> {
-    let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
+    let bad = name.is_empty()
+        || name.len() > MAX_FILENAME_BYTES
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control);
     if bad {
         Err(BatchError::InvalidFilename(name.to_owned()))
     } else {
@@ -117,14 +178,7 @@ pub fn reconcile(
     existing: Option<&ExistingFile>,
     max_size: u64,
 ) -> Result<FileDisposition, BatchError> {
-    check_filename(&declared.filename)?;
-    if declared.size > max_size {
-        return Err(BatchError::TooLarge {
-            filename: declared.filename.clone(),
-            size: declared.size,
-            max: max_size,
-        });
-    }
+    check_declared(declared, max_size)?;
     let Some(existing) = existing else {
         return Ok(FileDisposition::New);
     };
@@ -171,10 +225,23 @@ mod tests {
             (("msg", 0, false), Err(NoFiles)),
             (("msg", 1, true), Err(AuthorGiven)),
             (("", 0, true), Err(AuthorGiven)),
+            (("Bug 1 - two\nlines\twith a tab\r\n", 1, false), Ok(())),
         ];
         for ((message, count, author), expected) in cases {
             assert_eq!(check_batch_shape(message, count, author), expected);
         }
+        let long = "m".repeat(MAX_MESSAGE_BYTES + 1);
+        for (message, why) in [
+            (long.as_str(), "4097 bytes, more than 4096"),
+            ("nul\0byte", "control characters"),
+            ("escape \u{1b}[31m", "control characters"),
+        ] {
+            match check_batch_shape(message, 1, false) {
+                Err(InvalidMessage(text)) => assert!(text.contains(why), "{text}"),
+                other => panic!("{message:?}: {other:?}"),
+            }
+        }
+        assert!(check_batch_shape(&"m".repeat(MAX_MESSAGE_BYTES), 1, false).is_ok());
     }
 
     #[test]
@@ -190,9 +257,34 @@ mod tests {
             ("/abs", false),
             ("a\\b", false),
             ("nul\0", false),
+            ("new\nline", false),
+            ("esc\u{1b}[2J", false),
+            ("del\u{7f}", false),
+            ("c1\u{85}", false),
+            ("ünïcödé-✓.txt", true),
         ] {
             assert_eq!(check_filename(name).is_ok(), ok, "{name:?}");
         }
+        let longest = "n".repeat(MAX_FILENAME_BYTES);
+        assert!(check_filename(&longest).is_ok());
+        let too_long = "n".repeat(MAX_FILENAME_BYTES + 1);
+        assert!(check_filename(&too_long).is_err());
+        // 128 two-byte characters: 256 bytes.
+        assert!(
+            check_filename(&"é".repeat(128)).is_err(),
+            "bytes, not characters"
+        );
+    }
+
+    #[test]
+    fn refusals_show_client_text_escaped_and_cut() {
+        let e = check_filename(&format!("{}\n", "x".repeat(3000))).expect_err("invalid");
+        let text = e.to_string();
+        assert!(text.len() < 250, "{text}");
+        assert!(text.contains("… (3001 bytes)"), "{text}");
+        let e = check_filename("bad\u{1b}[2Jname").expect_err("invalid");
+        assert!(e.to_string().contains(r#""bad\u{1b}[2Jname""#), "{e}");
+        assert!(!e.to_string().contains('\u{1b}'), "never raw");
     }
 
     #[test]
@@ -249,7 +341,8 @@ mod tests {
                 declared("a/b", 1, Public),
                 None,
                 Err(
-                    "Invalid filename \"a/b\": a filename must be non-empty and contain neither '/' nor '\\'",
+                    "Invalid filename \"a/b\": a filename is 1 to 255 bytes without '/', '\\' or \
+                     control characters, and not '.' or '..'",
                 ),
             ),
         ];

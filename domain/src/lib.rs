@@ -12,18 +12,20 @@ mod manage;
 mod principal;
 mod region;
 mod scope;
+mod search;
 mod verification;
 mod visibility;
 
 pub use batch::{
-    BatchError, DeclaredFile, ExistingFile, FileDisposition, check_batch_shape, check_filename,
-    reconcile,
+    BatchError, DeclaredFile, ExistingFile, FileDisposition, MAX_FILENAME_BYTES, MAX_MESSAGE_BYTES,
+    check_batch_shape, check_declared, check_filename, reconcile,
 };
 pub use digest::{Digest, InvalidDigest};
 pub use keys::{ObjectKey, StagingKey};
 pub use manage::PatchOp;
-pub use principal::{Permissions, Principal};
+pub use principal::{MAX_PRINCIPAL_ID_BYTES, Permissions, Principal, check_principal_id};
 pub use region::{InvalidRegion, RegionName, choose_region};
 pub use scope::{Scope, ScopeSet};
+pub use search::{MAX_SEARCH_TERM_BYTES, check_search_term};
 pub use verification::{ContentHasher, Observed, VerificationOutcome};
 pub use visibility::{InvalidVisibility, Visibility};

@@ -37,6 +37,27 @@ impl Principal {
     }
 }
 
+/// Longest principal id, in bytes (Taskcluster's clientIds are far shorter).
+pub const MAX_PRINCIPAL_ID_BYTES: usize = 256;
+
+/// Checks a principal id taken from a credential (a JWT's `sub`): 1 to
+/// [`MAX_PRINCIPAL_ID_BYTES`] bytes without control characters, since it
+/// becomes a batch's author and appears in logs.
+///
+/// # Errors
+/// What is wrong, as the end of a sentence ("is empty").
+pub fn check_principal_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        Err("is empty".to_owned())
+    } else if id.len() > MAX_PRINCIPAL_ID_BYTES {
+        Err(format!("is longer than {MAX_PRINCIPAL_ID_BYTES} bytes"))
+    } else if id.chars().any(char::is_control) {
+        Err("contains control characters".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
 /// The permission rules of one deployment: the scope prefix and whether
 /// anonymous users may download public files.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -184,6 +184,13 @@ pub(super) mod tests {
             (&["--local-regions", ";"], "LOCAL_REGIONS"),
             (&["--upload-expires-in", "0"], "UPLOAD_EXPIRES_IN"),
             (&["--download-expires-in", "0"], "DOWNLOAD_EXPIRES_IN"),
+            (
+                &["--upload-expires-in", "9223372036854775807"],
+                "UPLOAD_EXPIRES_IN",
+            ),
+            (&["--download-expires-in", "604801"], "DOWNLOAD_EXPIRES_IN"),
+            (&["--max-file-size", "9223372036854775808"], "MAX_FILE_SIZE"),
+            (&["--url-signing-secret", "too-short"], "URL_SIGNING_SECRET"),
             (&["--jwt-secret", "short"], "JWT_SECRET"),
             (
                 &[
@@ -343,7 +350,7 @@ pub(super) mod tests {
             "--s3-secret-access-key",
             "super-secret-sk",
             "--url-signing-secret",
-            "super-secret-url",
+            "super-secret-url-0123456789abcdef",
             "--sentry-dsn",
             "https://super-secret-key@sentry.example.com/1",
         ]);

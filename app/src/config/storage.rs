@@ -9,6 +9,11 @@ use tooltool_domain::RegionName;
 use super::url::http_url;
 use super::{ConfigError, Secret, err};
 
+/// The longest life of a signed URL: S3's limit for presigned URLs.
+const MAX_URL_LIFETIME_SECS: u64 = 7 * 24 * 3600;
+/// The shortest URL signing key accepted (the generated one has 64).
+const MIN_URL_SECRET_BYTES: usize = 32;
+
 #[derive(clap::Args, Clone, Debug)]
 #[command(next_help_heading = "Storage")]
 pub struct StorageArgs {
@@ -196,15 +201,39 @@ impl StorageArgs {
                 data_dir.join("objects"),
             )]),
         };
-        if self.upload_expires_in == 0 {
-            return Err(err("UPLOAD_EXPIRES_IN", "must be at least 1 second"));
+        // S3 signs URLs for at most seven days; a longer life would also
+        // overflow the clock arithmetic of expiry times.
+        let lifetime = |variable: &'static str, secs: u64| {
+            if (1..=MAX_URL_LIFETIME_SECS).contains(&secs) {
+                Ok(secs)
+            } else {
+                Err(err(
+                    variable,
+                    format!("must be 1 to {MAX_URL_LIFETIME_SECS} seconds (7 days), not {secs}"),
+                ))
+            }
+        };
+        lifetime("UPLOAD_EXPIRES_IN", self.upload_expires_in)?;
+        let download = lifetime(
+            "DOWNLOAD_EXPIRES_IN",
+            self.download_expires_in
+                .or(self.dowload_expires_in)
+                .unwrap_or(60),
+        )?;
+        // Sizes are stored as signed 64-bit integers.
+        if self.max_file_size > i64::MAX as u64 {
+            return Err(err(
+                "MAX_FILE_SIZE",
+                format!("must be at most {} bytes", i64::MAX),
+            ));
         }
-        let download = self
-            .download_expires_in
-            .or(self.dowload_expires_in)
-            .unwrap_or(60);
-        if download == 0 {
-            return Err(err("DOWNLOAD_EXPIRES_IN", "must be at least 1 second"));
+        if let Some(secret) = &self.url_signing_secret
+            && secret.0.len() < MIN_URL_SECRET_BYTES
+        {
+            return Err(err(
+                "URL_SIGNING_SECRET",
+                format!("must be at least {MIN_URL_SECRET_BYTES} characters"),
+            ));
         }
         Ok(Storage {
             regions,

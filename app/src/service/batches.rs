@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use tooltool_domain::{Principal, RegionName, StagingKey, Visibility, check_batch_shape};
+use tooltool_domain::{
+    Principal, RegionName, StagingKey, Visibility, check_batch_shape, check_declared,
+    check_search_term,
+};
 use tooltool_ports::{BatchRecord, BatchRequest, CreatedBatchView, NewBatch, UseCaseError};
 
-use super::errors::{blob_error, store_error};
+use super::errors::{batch_error, blob_error, store_error};
 use super::{Service, later};
 
 /// A random slot id: 64 bits, which make slots unique (their URLs are
@@ -26,7 +29,7 @@ impl Service {
         region: Option<RegionName>,
     ) -> Result<CreatedBatchView, UseCaseError> {
         check_batch_shape(&request.message, request.files.len(), request.author_given)
-            .map_err(|e| UseCaseError::invalid(e.to_string()))?;
+            .map_err(batch_error)?;
         for visibility in Visibility::ALL {
             let needed = request.files.iter().any(|f| f.visibility == visibility);
             if needed && !self.settings.permissions.may_upload(principal, visibility) {
@@ -34,6 +37,11 @@ impl Service {
                     "no permission to upload {visibility} files"
                 )));
             }
+        }
+        // Every rule a file can break on its own, before the store sees it
+        // (a database refuses some such values with an error of its own).
+        for file in &request.files {
+            check_declared(file, self.settings.max_file_size).map_err(batch_error)?;
         }
         let upload_region = region
             .as_ref()
@@ -86,6 +94,7 @@ impl Service {
         before: Option<i64>,
         limit: Option<usize>,
     ) -> Result<Vec<BatchRecord>, UseCaseError> {
+        check_search_term(q).map_err(UseCaseError::invalid)?;
         self.store
             .search_batches(q, before, self.page_size(limit)?)
             .await

@@ -7,14 +7,21 @@ use tooltool_ports::{
     AuthError, BlobError, Chain, MetadataError, URL_NOT_FOUND_MESSAGE, UseCaseError,
 };
 
+/// A broken batch rule, whether the service found it before the store or
+/// the store against what it holds: a declared size above the limit is
+/// "too large", every other rule "invalid".
+pub fn batch_error(e: BatchError) -> UseCaseError {
+    match e {
+        BatchError::TooLarge { .. } => UseCaseError::too_large(e.to_string()),
+        rule => UseCaseError::invalid(rule.to_string()),
+    }
+}
+
 pub fn store_error(e: MetadataError) -> UseCaseError {
-    match &e {
-        MetadataError::Rejected(BatchError::TooLarge { .. }) => {
-            UseCaseError::too_large(e.to_string())
-        }
-        MetadataError::Rejected(rule) => UseCaseError::invalid(rule.to_string()),
-        MetadataError::Unavailable(_) => UseCaseError::unavailable(e),
-        MetadataError::Internal(_) => UseCaseError::internal(e),
+    match e {
+        MetadataError::Rejected(rule) => batch_error(rule),
+        e @ MetadataError::Unavailable(_) => UseCaseError::unavailable(e),
+        e @ MetadataError::Internal(_) => UseCaseError::internal(e),
     }
 }
 

@@ -2,7 +2,7 @@
 //! secret), and management (`manage` scope): visibility changes and
 //! deleting every stored copy.
 
-use tooltool_domain::{Digest, ObjectKey, PatchOp, Principal};
+use tooltool_domain::{Digest, ObjectKey, PatchOp, Principal, check_search_term};
 use tooltool_ports::{FileRecord, UseCaseError};
 
 use super::Service;
@@ -18,6 +18,7 @@ impl Service {
         after: Option<Digest>,
         limit: Option<usize>,
     ) -> Result<Vec<FileRecord>, UseCaseError> {
+        check_search_term(q).map_err(UseCaseError::invalid)?;
         self.store
             .search_files(q, after, self.page_size(limit)?)
             .await
