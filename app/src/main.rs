@@ -111,6 +111,7 @@ async fn main() -> ExitCode {
                 scopes,
                 exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
                 iat: Some(now),
+                nbf: None,
             };
             match issuer.issue(&claims) {
                 Ok(token) => {

@@ -69,6 +69,7 @@ impl TestApp {
                 scopes,
                 exp: (self.clock.now() + Duration::hours(1)).timestamp(),
                 iat: None,
+                nbf: None,
             })
             .expect("token")
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
-use tooltool_domain::{Principal, ScopeSet};
+use tooltool_domain::{Principal, ScopeSet, check_principal_id};
 use tooltool_ports::{AuthError, AuthRequest, Authenticator, Clock};
 
 /// The claims tooltool reads and writes.
@@ -21,6 +21,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not valid before (seconds since the Unix epoch), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,12 +94,18 @@ impl JwtAuthenticator {
                 other => invalid(format!("{other:?}")),
             }
         })?;
-        if data.claims.exp <= self.clock.now().timestamp() {
+        let now = self.clock.now().timestamp();
+        if data.claims.exp <= now {
             return Err(invalid("it has expired".into()));
         }
-        if data.claims.sub.is_empty() {
-            return Err(invalid("the claim 'sub' is empty".into()));
+        if data.claims.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(invalid(
+                "it is not valid yet (its 'nbf' is in the future)".into(),
+            ));
         }
+        // The principal id becomes a batch's author and goes into logs.
+        check_principal_id(&data.claims.sub)
+            .map_err(|why| invalid(format!("the claim 'sub' {why}")))?;
         Ok(data.claims)
     }
 }
@@ -187,6 +196,7 @@ mod tests {
             scopes: vec!["a".into(), "b*".into()],
             exp,
             iat: None,
+            nbf: None,
         }
     }
 
@@ -222,6 +232,11 @@ mod tests {
         assert_eq!(p.id(), Some("alice"));
         assert!(p.scopes().satisfies("a"));
         assert!(p.scopes().satisfies("bcd"));
+        // A token that became valid in the past is valid.
+        let mut started = claims(NOW + 60);
+        started.nbf = Some(NOW);
+        let token = JwtIssuer::hs256(b"secret").issue(&started).expect("issue");
+        assert!(auth().authenticate(&request(&token)).await.is_ok());
     }
 
     const PRIVATE: &[u8] = include_bytes!("../tests/fixtures/rs256-private.pem");
@@ -294,7 +309,20 @@ mod tests {
             &EncodingKey::from_secret(b"secret"),
         )
         .expect("encode");
+        let with = |change: &dyn Fn(&mut Claims)| {
+            let mut c = claims(NOW + 60);
+            change(&mut c);
+            JwtIssuer::hs256(b"secret").issue(&c).expect("issue")
+        };
+        let not_yet = with(&|c| c.nbf = Some(NOW + 30));
+        let nul_sub = with(&|c| c.sub = "ali\0ce".into());
+        let newline_sub = with(&|c| c.sub = "alice\nFAKE LOG LINE".into());
+        let long_sub = with(&|c| c.sub = "a".repeat(257));
         let cases = [
+            (not_yet, "not valid yet"),
+            (nul_sub, "'sub' contains control characters"),
+            (newline_sub, "'sub' contains control characters"),
+            (long_sub, "'sub' is longer than 256 bytes"),
             (good(NOW - 1), "it has expired"),
             (good(NOW), "it has expired"),
             (other_key, "signature does not verify"),
