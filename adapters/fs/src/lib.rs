@@ -197,7 +197,7 @@ impl BlobStore for FsStore {
             if info_of(&meta).etag != expected {
                 return Err(BlobError::Changed);
             }
-            std::fs::rename(&from, &to).map_err(io_error)?;
+            write::durable_rename(&from, &to).map_err(io_error)?;
             if let Some(dir) = from.parent() {
                 let _ = std::fs::remove_dir(dir); // only succeeds when empty
             }
@@ -253,7 +253,7 @@ impl BlobStore for FsStore {
                 std::fs::File::open(&tmp)
                     .and_then(|f| f.sync_all())
                     .map_err(BlobError::unavailable)?;
-                std::fs::rename(&tmp, &dest).map_err(BlobError::unavailable)
+                write::durable_rename(&tmp, &dest).map_err(BlobError::unavailable)
             };
             let result = copy();
             if result.is_err() {

@@ -152,11 +152,23 @@ fn rename_into_place(tmp: &std::path::Path, dest: &std::path::Path) -> std::io::
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        match std::fs::rename(tmp, dest) {
+        match durable_rename(tmp, dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 16 && tmp.exists() => {
                 attempts += 1;
             }
             other => return other,
         }
+    }
+}
+
+/// Renames `from` to `to`, then flushes `to`'s directory: a rename is an
+/// entry in a directory, and only once that directory is on disk does the
+/// object survive a power loss under its new name (its bytes were flushed
+/// before the rename). Every object of this store appears this way.
+pub(crate) fn durable_rename(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    match to.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }

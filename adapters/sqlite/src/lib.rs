@@ -97,7 +97,11 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, MetadataError> {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(internal)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: every commit is on disk before it returns, so what a 202
+        // from upload/complete (or a 200 to a PUT) reports survives a power
+        // loss; with NORMAL, WAL commits of the last moments could be lost.
+        // Commits are uploads and batches, rare next to downloads (reads).
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(internal)?;
         // Foreign keys are off by default in SQLite.
         conn.pragma_update(None, "foreign_keys", "ON")

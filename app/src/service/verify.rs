@@ -24,7 +24,7 @@ pub enum Verified {
 
 /// Hashes a stream on a blocking thread, so that hashing large objects
 /// never stalls the async workers; the queue between them bounds memory.
-async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
+pub(super) async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut h = ContentHasher::new();
@@ -112,7 +112,7 @@ impl Service {
             let blobs = self.slot_region(slot)?;
             let key = ObjectKey::from(slot.key.clone());
             let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
-                return Ok(None);
+                return self.recover_promoted(slot).await;
             };
             if info.size != slot.size {
                 // No need to read a wrong-size object: the size alone condemns it.
@@ -165,6 +165,55 @@ impl Service {
                 Err(e)
             }
         }
+    }
+
+    /// The slot's staging object is gone. When its URL has expired (no
+    /// client can still be uploading to it) and the digest's final object
+    /// is in the slot's region, the slot was promoted and its recording
+    /// interrupted (the process died between the two steps of
+    /// [`Service::settle`]), or another slot of the digest was promoted:
+    /// record the copy now, after hashing the final object unless an
+    /// instance already vouches for it, so that the file does not stay
+    /// without an instance until someone uploads it again. `None` when
+    /// there is nothing to recover.
+    async fn recover_promoted(
+        &self,
+        slot: &PendingUpload,
+    ) -> Result<Option<Verified>, UseCaseError> {
+        if slot.expires > self.clock.now() {
+            return Ok(None);
+        }
+        let blobs = self.slot_region(slot)?;
+        let digest = slot.key.digest();
+        let final_key = ObjectKey::File(digest.clone());
+        let Some(info) = blobs.head(&final_key).await.map_err(blob_error)? else {
+            return Ok(None);
+        };
+        if info.size != slot.size {
+            return Ok(None);
+        }
+        let recorded = self
+            .store
+            .get_file(digest)
+            .await
+            .map_err(store_error)?
+            .is_some_and(|f| f.instances.contains(&slot.region));
+        if !recorded {
+            let stream = blobs.get(&final_key).await.map_err(blob_error)?;
+            let observed = hash_stream(stream).await.map_err(blob_error)?;
+            let outcome = VerificationOutcome::judge(slot.size, digest, Some(&observed));
+            if outcome.rejection_reason().is_some() {
+                // Final keys hold only verified bytes; never record others.
+                tracing::error!(%digest, region = %slot.region, "a final object does not match its digest");
+                return Ok(None);
+            }
+        }
+        self.store
+            .complete_upload(&slot.key, slot.size)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(%digest, region = %slot.region, "recovered a promoted upload that was not recorded");
+        Ok(Some(Verified::Valid))
     }
 
     /// Claims and verifies one slot; `NotYet` when another worker holds it.
