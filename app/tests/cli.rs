@@ -945,3 +945,47 @@ async fn start_up_says_what_runs_and_warns_of_regions_it_lacks() {
         .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
     assert_eq!(warning["fields"]["regions"], "attic (1 file)", "{warning}");
 }
+
+/// A database that already has a batch 1 of its own: the original's batch
+/// 1 is not silently counted as "already present".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_legacy_refuses_an_id_taken_by_another_batch() {
+    let from = legacy_database(&"3".repeat(128), &"4".repeat(128)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let server = Server::start(data, &[]);
+    let token = tooltool(
+        &[
+            "token",
+            "--sub",
+            "ours",
+            "--scope",
+            "project:releng:services/tooltool/api/*",
+        ],
+        &[("DATA_DIR", data)],
+    );
+    let token = String::from_utf8(token.stdout).expect("utf-8");
+    let created = reqwest::Client::new()
+        .post(format!("{}/upload", server.url))
+        .bearer_auth(token.trim())
+        .json(
+            &serde_json::json!({"message": "our own first batch", "files": {"ours.txt": {
+            "size": 4, "digest": "5".repeat(128), "algorithm": "sha512", "visibility": "public"}}}),
+        )
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(created.status(), 200);
+    drop(server);
+    let out = tooltool(
+        &["import-legacy", "--from", &from],
+        &[("DATA_DIR", data), ("LOG_LEVEL", "error")],
+    );
+    assert!(!out.status.success(), "refused");
+    let err = stderr(&out);
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("import-legacy: batch 1 of the original (2 files by releng@mozilla.com) is not batch 1 of this database"),
+        "{err}"
+    );
+}
