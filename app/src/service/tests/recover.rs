@@ -23,6 +23,15 @@ fn promoted_but_unrecorded(content: &'static [u8]) -> (PendingUpload, MockBlobSt
     (declared, east)
 }
 
+/// A store that knows the file, with copies in `instances`.
+fn store_knowing(instances: &'static [&'static str]) -> MockMetadataStore {
+    let mut store = MockMetadataStore::new();
+    store
+        .expect_get_file()
+        .returning(move |_| Ok(Some(file(b"promoted", Visibility::Public, instances))));
+    store
+}
+
 #[tokio::test]
 async fn an_interrupted_promotion_is_recorded_after_hashing_the_final_object() {
     let (declared, mut east) = promoted_but_unrecorded(b"promoted");
@@ -34,10 +43,7 @@ async fn an_interrupted_promotion_is_recorded_after_hashing_the_final_object() {
                 bytes::Bytes::from_static(b"promoted"),
             )])))
         });
-    let mut store = MockMetadataStore::new();
-    store
-        .expect_get_file()
-        .returning(|_| Ok(Some(file(b"promoted", Visibility::Public, &[]))));
+    let mut store = store_knowing(&[]);
     store
         .expect_complete_upload()
         .with(eq(declared.key.clone()), eq(8))
@@ -55,10 +61,7 @@ async fn an_interrupted_promotion_is_recorded_after_hashing_the_final_object() {
 async fn a_final_object_an_instance_vouches_for_is_not_read_again() {
     let (declared, mut east) = promoted_but_unrecorded(b"promoted");
     east.expect_get().never();
-    let mut store = MockMetadataStore::new();
-    store
-        .expect_get_file()
-        .returning(|_| Ok(Some(file(b"promoted", Visibility::Public, &["east"]))));
+    let mut store = store_knowing(&["east"]);
     store
         .expect_complete_upload()
         .times(1)
@@ -78,10 +81,7 @@ async fn a_final_object_with_other_bytes_is_never_recorded() {
             bytes::Bytes::from_static(b"PROMOTED"),
         )])))
     });
-    let mut store = MockMetadataStore::new();
-    store
-        .expect_get_file()
-        .returning(|_| Ok(Some(file(b"promoted", Visibility::Public, &[]))));
+    let mut store = store_knowing(&[]);
     store.expect_complete_upload().never();
     store.expect_release_upload().times(1).returning(|_| Ok(()));
     let svc = service(store, vec![east]);
