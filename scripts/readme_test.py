@@ -5,7 +5,7 @@ A ```sh block runs unless the line before it is
 `<!-- readme-test: skip (reason) -->`; a ```text block right after a run
 block, marked `<!-- readme-test: output -->`, is what that block must print
 on stdout, exactly. The session starts in the repository root with a clean
-environment (PATH, a fresh HOME, the Rust toolchain's variables), and stops
+environment (PATH, a fresh HOME and TMPDIR, the Rust toolchain's variables), and stops
 at the first failing command: set -euo pipefail.
 
 Usage: readme_test.py <README.md> <work dir>
@@ -74,6 +74,9 @@ def main():
     env.setdefault("CARGO_HOME", os.path.join(real_home, ".cargo"))
     env.setdefault("RUSTUP_HOME", os.path.join(real_home, ".rustup"))
     env["HOME"] = home
+    # Scratch directories the blocks make (mktemp) go with the work dir.
+    env["TMPDIR"] = os.path.join(work, "tmp")
+    os.makedirs(env["TMPDIR"], exist_ok=True)
     root = os.path.dirname(os.path.abspath(readme))
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)], cwd=root, env=env, stdout=subprocess.PIPE, text=True
