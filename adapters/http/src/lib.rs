@@ -5,7 +5,7 @@
 //! no business rule. Errors become HTTP statuses in one place
 //! (`problem.rs`), and every error leaves in the protocol's error shape.
 //!
-//! Files: `api.rs` (the protocol's operations), `dockerflow.rs`
+//! Files: `api.rs` (the protocol's operations), `allow.rs` (`Allow` on 405), `dockerflow.rs`
 //! (`/__permissions__`, heartbeats, version), `model.rs` (wire types and
 //! request parsing), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the self-served
@@ -14,6 +14,7 @@
 //! log, ids, metrics), `hygiene.rs` (security headers), `metrics.rs`
 //! (`/metrics`).
 
+mod allow;
 mod api;
 mod auth;
 mod blobs;
@@ -96,6 +97,7 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
     );
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
+    let allow = allow::Allow::new(&api.spec(), allow::BLOB_ROUTES);
     let mut routes = Route::new();
     if config.serve_metrics {
         routes = routes.at("/metrics", get(metrics::metrics));
@@ -115,6 +117,7 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
             trust_proxy_headers: config.trust_proxy_headers,
         })
         .catch_all_error(problem::to_problem)
+        .with(allow)
         // A panic answers 500 in the error shape; the panic itself is
         // reported by the process's panic hook (Sentry).
         .with(poem::middleware::CatchPanic::new().with_handler(|_| problem::panicked()))

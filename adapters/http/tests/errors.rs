@@ -135,11 +135,43 @@ async fn routing_refusals_have_the_error_shape() {
             .await
             .contains("not found")
     );
-    assert!(
-        problem(cli.delete("/upload").send().await, 405)
-            .await
-            .contains("not allowed")
+    let refused = cli.delete("/upload").send().await;
+    assert_eq!(
+        refused
+            .0
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, POST, HEAD"),
+        "a 405 says what the resource takes"
     );
+    assert!(problem(refused, 405).await.contains("not allowed"));
+    let digest = "a".repeat(128);
+    for (method, path, allow) in [
+        (
+            poem::http::Method::PUT,
+            format!("/sha512/{digest}"),
+            "GET, HEAD",
+        ),
+        (
+            poem::http::Method::POST,
+            format!("/file/sha512/{digest}"),
+            "GET, PATCH, HEAD",
+        ),
+        (
+            poem::http::Method::DELETE,
+            "/blob/local/sha512/x".to_owned(),
+            "GET, PUT, HEAD",
+        ),
+    ] {
+        let resp = cli.request(method.clone(), path.clone()).send().await;
+        assert_eq!(resp.0.status(), 405, "{method} {path}");
+        assert_eq!(
+            resp.0.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
     let wrong_type = cli
         .post("/upload")
         .content_type("text/plain")
