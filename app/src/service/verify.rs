@@ -24,7 +24,7 @@ pub enum Verified {
 
 /// Hashes a stream on a blocking thread, so that hashing large objects
 /// never stalls the async workers; the queue between them bounds memory.
-pub(super) async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
+async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
     let hasher = tokio::task::spawn_blocking(move || {
         let mut h = ContentHasher::new();
