@@ -30,6 +30,13 @@ pub enum FileDisposition {
     Present,
 }
 
+impl FileDisposition {
+    /// Whether the file needs an upload slot (it has no verified copy).
+    pub fn needs_upload(self) -> bool {
+        !matches!(self, Self::Present)
+    }
+}
+
 /// Why a batch is refused. Every variant is the client's fault (4xx) and
 /// its `Display` is the sentence the client sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +292,14 @@ mod tests {
         let e = check_filename("bad\u{1b}[2Jname").expect_err("invalid");
         assert!(e.to_string().contains(r#""bad\u{1b}[2Jname""#), "{e}");
         assert!(!e.to_string().contains('\u{1b}'), "never raw");
+    }
+
+    #[test]
+    fn only_files_without_a_verified_copy_need_an_upload() {
+        use FileDisposition::*;
+        assert!(New.needs_upload());
+        assert!(AwaitingContent.needs_upload());
+        assert!(!Present.needs_upload());
     }
 
     #[test]

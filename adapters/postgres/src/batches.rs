@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Transaction};
-use tooltool_domain::{ExistingFile, FileDisposition, Visibility, reconcile};
+use tooltool_domain::{ExistingFile, Visibility, reconcile};
 use tooltool_ports::{
     BatchRecord, CreatedBatch, FileRecord, MetadataError, NewBatch, PendingUpload,
 };
@@ -79,10 +79,9 @@ pub(crate) async fn create(
         )
         .await
         .map_err(db_error)?;
-        let needs_slot = matches!(
-            disposition,
-            FileDisposition::New | FileDisposition::AwaitingContent
-        ) && !uploads.iter().any(|u| u.key.digest() == &declared.digest);
+        // One slot per digest per batch, for a file without a verified copy.
+        let needs_slot = disposition.needs_upload()
+            && !uploads.iter().any(|u| u.key.digest() == &declared.digest);
         if needs_slot {
             tx.execute(
                 "INSERT INTO pending_uploads (staging_key, file_id, size, region, expires) \

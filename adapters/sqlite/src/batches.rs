@@ -2,7 +2,7 @@
 //! reading one, and searching them.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tooltool_domain::{ExistingFile, FileDisposition, reconcile};
+use tooltool_domain::{ExistingFile, reconcile};
 use tooltool_ports::{BatchRecord, CreatedBatch, MetadataError, NewBatch, PendingUpload};
 
 use crate::rows::{
@@ -77,10 +77,9 @@ pub(crate) fn create(tx: &Connection, batch: &NewBatch) -> Result<CreatedBatch, 
                 declared.filename
             )));
         }
-        let needs_slot = matches!(
-            disposition,
-            FileDisposition::New | FileDisposition::AwaitingContent
-        ) && !uploads.iter().any(|u| u.key.digest() == &declared.digest);
+        // One slot per digest per batch, for a file without a verified copy.
+        let needs_slot = disposition.needs_upload()
+            && !uploads.iter().any(|u| u.key.digest() == &declared.digest);
         if needs_slot {
             tx.execute(
                 "INSERT INTO pending_uploads (staging_key, file_id, size, region, expires) \
