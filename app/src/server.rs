@@ -3,8 +3,10 @@
 //! until shutdown, which lets in-flight requests finish.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use poem::listener::{Listener, TcpAcceptor, TcpListener};
+use tokio::net::TcpListener;
+use tooltool_http::serve::{Caps, ServeOptions, Timeouts};
 
 use crate::config::Resolved;
 use crate::wiring::Wired;
@@ -70,12 +72,20 @@ pub fn announce(wired: &Wired) {
 }
 
 /// The sockets a server answers on, bound before anything else happens
-/// at start-up (see [`bind`]).
+/// at start-up (see [`bind`]), and how many connections they may hold.
 pub struct Listeners {
-    pub main: TcpAcceptor,
+    pub main: TcpListener,
     /// `/metrics` on its own address (`METRICS_LISTEN`).
-    pub metrics: Option<TcpAcceptor>,
+    pub metrics: Option<TcpListener>,
+    /// `MAX_CONNECTIONS`, or what the open-file limit allows.
+    pub max_connections: usize,
 }
+
+/// Connections the default `MAX_CONNECTIONS` allows at most.
+const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Descriptors kept for everything but client connections: database
+/// connections, files being read or written, refusals in flight.
+const RESERVED_FILES: u64 = 256;
 
 /// Serves until `shutdown` resolves, with the background jobs running (and
 /// `/metrics` on its own listener when one is given). In-flight requests
@@ -85,18 +95,30 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listen = &wired.config.listen;
+    let options = |grace| ServeOptions {
+        timeouts: Timeouts {
+            header: listen.header_timeout,
+            idle: listen.idle_timeout,
+        },
+        caps: Caps {
+            total: listeners.max_connections,
+            per_peer: listen.max_connections_per_peer,
+        },
+        grace,
+        metrics: Some(Arc::clone(wired.service.metrics())),
+    };
     let stop = tokio_util::sync::CancellationToken::new();
     let metrics_server = match listeners.metrics {
-        Some(acceptor) => {
+        Some(listener) => {
             let app = tooltool_http::metrics_app(Arc::new(wired.service.clone()));
             let stop = stop.clone();
-            Some(tokio::spawn(
-                poem::Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                    app,
-                    async move { stop.cancelled().await },
-                    Some(std::time::Duration::from_secs(5)),
-                ),
-            ))
+            Some(tokio::spawn(tooltool_http::serve::serve(
+                listener,
+                app,
+                options(Duration::from_secs(5)),
+                async move { stop.cancelled().await },
+            )))
         }
         None => None,
     };
@@ -108,17 +130,13 @@ pub async fn serve(
         stop_main.cancel();
     });
     let stop_rest = stop.clone();
-    let result = poem::Server::new_with_acceptor(listeners.main)
-        // Idle keep-alive connections are closed after this long (poem 3.1
-        // exposes no separate timeout for reading request headers).
-        .idle_timeout(std::time::Duration::from_secs(75))
-        .run_with_graceful_shutdown(
-            app,
-            async move { stop.cancelled().await },
-            Some(std::time::Duration::from_secs(30)),
-        )
-        .await;
-    // Also when the main server stopped on its own (an accept error).
+    let result = tooltool_http::serve::serve(
+        listeners.main,
+        app,
+        options(Duration::from_secs(30)),
+        async move { stop.cancelled().await },
+    )
+    .await;
     stop_rest.cancel();
     jobs.stop().await;
     if let Some(server) = metrics_server {
@@ -127,24 +145,77 @@ pub async fn serve(
     result
 }
 
-/// Binds `LISTEN` (and `METRICS_LISTEN`). Start-up does this first, so
-/// that an address in use stops it before a data directory is created or
-/// a database migrated.
+/// Binds `LISTEN` (and `METRICS_LISTEN`) and settles `MAX_CONNECTIONS`
+/// against the open-file limit (raised to its hard limit first). Start-up
+/// does this first, so that an address in use stops it before a data
+/// directory is created or a database migrated.
 ///
 /// # Errors
 /// One line naming the variable, the address and the system's reason.
 pub async fn bind(config: &Resolved) -> Result<Listeners, String> {
-    async fn one(variable: &str, addr: std::net::SocketAddr) -> Result<TcpAcceptor, String> {
+    async fn one(variable: &str, addr: std::net::SocketAddr) -> Result<TcpListener, String> {
         TcpListener::bind(addr)
-            .into_acceptor()
             .await
             .map_err(|e| format!("{variable}: cannot listen on {addr}: {e}"))
     }
+    let max_connections = max_connections(config.listen.max_connections, open_file_limit())?;
     Ok(Listeners {
         main: one("LISTEN", config.listen.listen).await?,
         metrics: match config.telemetry.metrics_listen {
             Some(addr) => Some(one("METRICS_LISTEN", addr).await?),
             None => None,
         },
+        max_connections,
     })
+}
+
+/// The soft open-file limit, raised to the hard one: a server's
+/// connections are its descriptors, and the usual soft default (1024) is
+/// far below what the system allows.
+fn open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// `MAX_CONNECTIONS` as asked, or its default, within `file_limit`.
+fn max_connections(asked: Option<usize>, file_limit: u64) -> Result<usize, String> {
+    let room = usize::try_from(file_limit.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+    match asked {
+        None if room == 0 => Err(format!(
+            "the open-file limit ({file_limit}) leaves no room for connections; raise it (ulimit -n)"
+        )),
+        None => Ok(room.min(DEFAULT_MAX_CONNECTIONS)),
+        Some(n) if n > room => Err(format!(
+            "MAX_CONNECTIONS: {n} connections need {} open files, but the limit is {file_limit}; \
+             raise it (ulimit -n) or lower MAX_CONNECTIONS",
+            n as u64 + RESERVED_FILES
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_connections;
+
+    #[test]
+    fn max_connections_fits_the_open_file_limit() {
+        assert_eq!(max_connections(None, 1_048_576), Ok(4096));
+        assert_eq!(max_connections(None, 1024), Ok(768));
+        assert_eq!(max_connections(Some(100), 1024), Ok(100));
+        assert_eq!(max_connections(Some(768), 1024), Ok(768));
+        let refused = max_connections(Some(769), 1024).expect_err("beyond the limit");
+        assert!(
+            refused.starts_with(
+                "MAX_CONNECTIONS: 769 connections need 1025 open files, but the limit is 1024"
+            ),
+            "{refused}"
+        );
+        assert!(max_connections(None, 200).is_err());
+    }
 }

@@ -17,6 +17,11 @@ pub trait Metrics: Send + Sync {
     fn backlog(&self, pending_uploads: u64, files_missing_a_region: u64);
     /// Database connections in use (stores with a pool).
     fn db_connections_in_use(&self, connections: u64);
+    /// Client connections open now.
+    fn connections_open(&self, open: u64);
+    /// A client connection refused or closed by a limit (`refused_full`,
+    /// `refused_peer`, `header_timeout`, `idle_timeout`, `stalled`).
+    fn connection_closed(&self, reason: &'static str);
     /// The text exposition format.
     fn render(&self) -> String;
 }
@@ -32,6 +37,8 @@ impl Metrics for NoMetrics {
     fn job_run(&self, _: &'static str, _: f64, _: bool) {}
     fn backlog(&self, _: u64, _: u64) {}
     fn db_connections_in_use(&self, _: u64) {}
+    fn connections_open(&self, _: u64) {}
+    fn connection_closed(&self, _: &'static str) {}
     fn render(&self) -> String {
         String::new()
     }

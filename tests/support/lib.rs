@@ -137,8 +137,9 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
     let wired = tooltool::wire(config, clock.clone()).await.expect("wired");
     let service = wired.service.clone();
     let listeners = tooltool::server::Listeners {
-        main: poem::listener::TcpAcceptor::from_std(listener).expect("acceptor"),
+        main: tokio::net::TcpListener::from_std(listener).expect("listener"),
         metrics: None,
+        max_connections: wired.config.listen.max_connections.unwrap_or(512),
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tooltool::serve(wired, listeners, async move {

@@ -7,12 +7,13 @@
 //!
 //! Files: `api.rs` (the protocol's operations), `allow.rs` (`Allow` on 405), `dockerflow.rs`
 //! (`/__permissions__`, heartbeats, version), `model.rs` (wire types and
-//! request parsing), `payload.rs` (exact JSON content types), `auth.rs`
+//! request parsing), `params.rs` (digest and search-term parameters), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the self-served
 //! storage routes), `problem.rs` (error shape and statuses), `security.rs`
 //! (the credentials the OpenAPI document declares), `observe.rs` (request
 //! log, ids, metrics), `hygiene.rs` (security headers), `metrics.rs`
-//! (`/metrics`).
+//! (`/metrics`), `serve/` (the connection loop: caps, timeouts, accept
+//! backoff, graceful shutdown).
 
 mod allow;
 mod api;
@@ -23,9 +24,11 @@ mod hygiene;
 mod metrics;
 mod model;
 mod observe;
+mod params;
 mod payload;
 mod problem;
 mod security;
+pub mod serve;
 
 #[cfg(test)]
 mod schema_tests;

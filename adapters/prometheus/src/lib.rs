@@ -27,6 +27,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabels {
     job: &'static str,
     result: &'static str,
@@ -53,6 +58,8 @@ pub struct Prometheus {
     pending: Gauge,
     missing: Gauge,
     db_in_use: Gauge,
+    connections: Gauge,
+    closed: Family<ReasonLabels, Counter>,
 }
 
 impl std::fmt::Debug for Prometheus {
@@ -127,7 +134,21 @@ impl Prometheus {
             "Database connections checked out of the pool",
             db_in_use.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections.clone(),
+        );
+        let closed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "connections_closed_by_limit",
+            "Client connections refused or closed by a limit, by reason",
+            closed.clone(),
+        );
         Self {
+            connections,
+            closed,
             db_in_use,
             registry,
             requests,
@@ -188,6 +209,14 @@ impl Metrics for Prometheus {
         self.db_in_use.set(gauge_value(connections));
     }
 
+    fn connections_open(&self, open: u64) {
+        self.connections.set(gauge_value(open));
+    }
+
+    fn connection_closed(&self, reason: &'static str) {
+        self.closed.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -212,6 +241,9 @@ mod tests {
         m.job_run("verify", 0.5, true);
         m.backlog(4, 2);
         m.db_connections_in_use(3);
+        m.connections_open(7);
+        m.connection_closed("header_timeout");
+        m.connection_closed("header_timeout");
         let text = m.render();
         for line in [
             r#"tooltool_http_requests_total{route="download",status="302"} 2"#,
@@ -225,6 +257,8 @@ mod tests {
             "tooltool_pending_uploads 4",
             "tooltool_files_missing_a_region 2",
             "tooltool_db_connections_in_use 3",
+            "tooltool_connections_open 7",
+            r#"tooltool_connections_closed_by_limit_total{reason="header_timeout"} 2"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

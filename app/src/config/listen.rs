@@ -2,6 +2,7 @@
 //! public URL, request body limit, CORS.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::url::http_url;
 use super::{ConfigError, err};
@@ -26,6 +27,25 @@ pub struct ListenArgs {
     /// (never with credentials).
     #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
+    /// Time a client has to send a request's headers, from connecting (or from the first
+    /// byte after a keep-alive pause), however slowly they trickle in; then the connection
+    /// is closed. 1s to 10m.
+    #[arg(long, env = "HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// Keep-alive connections without a new request, and requests that move no byte
+    /// either way (a stalled upload, a reader that stopped), are closed after this long.
+    /// Keep it above the idle timeout of a proxy in front. 1s to 1h.
+    #[arg(long, env = "IDLE_TIMEOUT", default_value = "75s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Client connections open at once; more are answered 503 and closed. Default: 4096,
+    /// or the open-file limit minus 256 if lower (the process raises its soft limit to the
+    /// hard one at start-up).
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Client connections open at once from one address; more are answered 503 and closed.
+    /// Behind a proxy every connection comes from the proxy: raise it to MAX_CONNECTIONS.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_PEER", default_value_t = 256)]
+    pub max_connections_per_peer: usize,
 }
 
 /// The resolved HTTP front.
@@ -37,6 +57,12 @@ pub struct Listen {
     pub max_request_body: usize,
     /// Empty allows any origin.
     pub cors_origins: Vec<String>,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// `None`: as many as the open-file limit allows, at most 4096
+    /// (decided when binding, see `server::bind`).
+    pub max_connections: Option<usize>,
+    pub max_connections_per_peer: usize,
 }
 
 impl ListenArgs {
@@ -97,11 +123,40 @@ impl ListenArgs {
         if self.max_request_body < 1024 {
             return Err(err("MAX_REQUEST_BODY", "must be at least 1024 bytes"));
         }
+        let in_range = |variable: &'static str, value: Duration, most: Duration| {
+            if value < Duration::from_secs(1) || value > most {
+                return Err(err(
+                    variable,
+                    format!(
+                        "{} is outside 1s..{}",
+                        humantime::format_duration(value),
+                        humantime::format_duration(most)
+                    ),
+                ));
+            }
+            Ok(value)
+        };
+        let header_timeout = in_range(
+            "HEADER_TIMEOUT",
+            self.header_timeout,
+            Duration::from_secs(600),
+        )?;
+        let idle_timeout = in_range("IDLE_TIMEOUT", self.idle_timeout, Duration::from_secs(3600))?;
+        if self.max_connections == Some(0) {
+            return Err(err("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.max_connections_per_peer == 0 {
+            return Err(err("MAX_CONNECTIONS_PER_PEER", "must be at least 1"));
+        }
         Ok(Listen {
             listen,
             public_url,
             max_request_body: self.max_request_body,
             cors_origins,
+            header_timeout,
+            idle_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
         })
     }
 }

@@ -203,6 +203,15 @@ pub(super) mod tests {
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
+            (&["--header-timeout", "0s"], "HEADER_TIMEOUT"),
+            (&["--header-timeout", "11m"], "HEADER_TIMEOUT"),
+            (&["--idle-timeout", "500ms"], "IDLE_TIMEOUT"),
+            (&["--idle-timeout", "2h"], "IDLE_TIMEOUT"),
+            (&["--max-connections", "0"], "MAX_CONNECTIONS"),
+            (
+                &["--max-connections-per-peer", "0"],
+                "MAX_CONNECTIONS_PER_PEER",
+            ),
             (
                 &[
                     "--s3-regions",
