@@ -46,6 +46,8 @@ pub enum BatchError {
     /// other than tab and line breaks.
     InvalidMessage(String),
     NoFiles,
+    /// More than [`MAX_FILES_PER_BATCH`].
+    TooManyFiles(usize),
     AuthorGiven,
     InvalidFilename(String),
     TooLarge {
@@ -67,6 +69,10 @@ impl fmt::Display for BatchError {
             Self::EmptyMessage => f.write_str("message must be non-empty"),
             Self::InvalidMessage(why) => write!(f, "invalid message: {why}"),
             Self::NoFiles => f.write_str("a batch must include at least one file"),
+            Self::TooManyFiles(n) => write!(
+                f,
+                "a batch declares at most {MAX_FILES_PER_BATCH} files, not {n}; split it"
+            ),
             Self::AuthorGiven => f.write_str("Author must NOT be specified for upload."),
             Self::InvalidFilename(name) => write!(
                 f,
@@ -97,6 +103,29 @@ impl std::error::Error for BatchError {}
 pub const MAX_FILENAME_BYTES: usize = 255;
 /// Longest batch message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// Most files one batch declares. With [`MAX_FILES_PER_PAGE`] it bounds
+/// every answer that embeds a batch's files.
+pub const MAX_FILES_PER_BATCH: usize = 4096;
+/// Most files the batches of one search page embed between them: a page
+/// ends before the batch that would go beyond, unless that batch is its
+/// first (a batch is never split).
+pub const MAX_FILES_PER_PAGE: usize = 4096;
+
+/// How many of a page's candidate batches (newest first, as their file
+/// counts) the page holds under [`MAX_FILES_PER_PAGE`]: at least one when
+/// there is one.
+pub fn batches_in_page(file_counts: impl IntoIterator<Item = usize>) -> usize {
+    let mut files = 0usize;
+    let mut taken = 0;
+    for count in file_counts {
+        files = files.saturating_add(count);
+        if taken > 0 && files > MAX_FILES_PER_PAGE {
+            break;
+        }
+        taken += 1;
+    }
+    taken
+}
 
 /// Text from a client, shown back in an error: quoted with control
 /// characters escaped, and cut after 64 characters, so that a refusal is
@@ -139,6 +168,8 @@ pub fn check_batch_shape(
         ))
     } else if file_count == 0 {
         Err(BatchError::NoFiles)
+    } else if file_count > MAX_FILES_PER_BATCH {
+        Err(BatchError::TooManyFiles(file_count))
     } else {
         Ok(())
     }
@@ -230,6 +261,11 @@ mod tests {
             (("", 1, false), Err(EmptyMessage)),
             (("  ", 1, false), Err(EmptyMessage)),
             (("msg", 0, false), Err(NoFiles)),
+            (("msg", MAX_FILES_PER_BATCH, false), Ok(())),
+            (
+                ("msg", MAX_FILES_PER_BATCH + 1, false),
+                Err(TooManyFiles(MAX_FILES_PER_BATCH + 1)),
+            ),
             (("msg", 1, true), Err(AuthorGiven)),
             (("", 0, true), Err(AuthorGiven)),
             (("Bug 1 - two\nlines\twith a tab\r\n", 1, false), Ok(())),
@@ -249,6 +285,28 @@ mod tests {
             }
         }
         assert!(check_batch_shape(&"m".repeat(MAX_MESSAGE_BYTES), 1, false).is_ok());
+    }
+
+    #[test]
+    fn page_table() {
+        let most = MAX_FILES_PER_PAGE;
+        let cases: &[(&[usize], usize)] = &[
+            (&[], 0),
+            (&[1, 2, 3], 3),
+            (&[most], 1),
+            (&[most, 1], 1),
+            (&[most - 1, 1, 1], 2),
+            (&[most + 10, 1], 1), // a larger batch (imported) still shows, alone
+            (&[1, most], 1),
+            (&[0, 0, most, 0], 4),
+        ];
+        for (counts, taken) in cases {
+            assert_eq!(
+                batches_in_page(counts.iter().copied()),
+                *taken,
+                "{counts:?}"
+            );
+        }
     }
 
     #[test]

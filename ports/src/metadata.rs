@@ -151,7 +151,10 @@ pub trait MetadataStore: Send + Sync {
     /// Batches whose author or message contains `q` literally (no
     /// wildcards), newest first, only those with an id below `before` when
     /// given (the cursor of the next page), at most `limit`. Empty `q`
-    /// matches all.
+    /// matches all. The page MUST end before a batch that would bring
+    /// the files of its batches above `MAX_FILES_PER_PAGE`, unless that
+    /// batch comes first (`tooltool_domain::batches_in_page`), and MUST
+    /// count files without loading those it leaves out.
     async fn search_batches(
         &self,
         q: &str,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Transaction};
-use tooltool_domain::{ExistingFile, Visibility, reconcile};
+use tooltool_domain::{ExistingFile, Visibility, batches_in_page, reconcile};
 use tooltool_ports::{
     BatchRecord, CreatedBatch, FileRecord, MetadataError, NewBatch, PendingUpload,
 };
@@ -228,5 +228,21 @@ pub(crate) async fn search<C: GenericClient + Sync>(
         .await
         .map_err(db_error)?;
     let ids: Vec<i64> = rows.iter().map(|r| get(r, 0)).collect::<Result<_, _>>()?;
-    by_ids(c, &ids).await
+    // The page ends where its files would pass the budget (see
+    // `batches_in_page`), counted on the primary key before any file is read.
+    let counted: HashMap<i64, i64> = c
+        .query_typed(
+            "SELECT batch_id, count(*) FROM batch_files WHERE batch_id = ANY($1) GROUP BY batch_id",
+            &[(&ids, Type::INT8_ARRAY)],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, get(r, 1)?)))
+        .collect::<Result<_, MetadataError>>()?;
+    let taken =
+        batches_in_page(ids.iter().map(|id| {
+            usize::try_from(counted.get(id).copied().unwrap_or(0)).unwrap_or(usize::MAX)
+        }));
+    by_ids(c, &ids[..taken]).await
 }

@@ -2,7 +2,7 @@
 //! reading one, and searching them.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tooltool_domain::{ExistingFile, reconcile};
+use tooltool_domain::{ExistingFile, batches_in_page, reconcile};
 use tooltool_ports::{BatchRecord, CreatedBatch, MetadataError, NewBatch, PendingUpload};
 
 use crate::rows::{
@@ -171,7 +171,23 @@ pub(crate) fn search(
         .map_err(internal)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(internal)?;
+    // The page ends where its files would pass the budget (see
+    // `batches_in_page`), counted on the primary key before any file is read.
+    let mut count = tx
+        .prepare_cached("SELECT count(*) FROM batch_files WHERE batch_id = ?1")
+        .map_err(internal)?;
+    let counts = ids
+        .iter()
+        .map(|id| {
+            count
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .map_err(internal)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let taken = batches_in_page(counts);
     ids.into_iter()
+        .take(taken)
         .filter_map(|id| batch_by_id(tx, id).transpose())
         .collect()
 }

@@ -27,6 +27,7 @@ macro_rules! metadata_store_contract {
             instance_regions_count_files_per_region,
             legacy_batches_import_once_with_their_ids,
             searches_page_with_cursors,
+            search_pages_end_at_the_file_budget,
             batches_are_found_by_author_among_many,
         );
     };

@@ -200,3 +200,53 @@ pub async fn searches_page_with_cursors(store: Store) {
     }
     assert_eq!(seen, all, "every match once, in digest order");
 }
+
+/// A page of batches ends before the batch that would bring its files
+/// above `MAX_FILES_PER_PAGE` (a batch alone is never cut); the next page
+/// continues from there.
+pub async fn search_pages_end_at_the_file_budget(store: Store) {
+    use tooltool_domain::MAX_FILES_PER_PAGE;
+    let sizes = [MAX_FILES_PER_PAGE - 600, 500, 200];
+    for (b, count) in sizes.iter().enumerate() {
+        let files = (0..*count)
+            .map(|i| {
+                file(
+                    &format!("f{i}.bin"),
+                    &format!("budget {b} {i}"),
+                    Visibility::Public,
+                )
+            })
+            .collect();
+        store
+            .create_batch(batch(&format!("budget {b}"), files))
+            .await
+            .expect("batch");
+    }
+    let page = |before: Option<i64>| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .search_batches("budget", before, 10)
+                .await
+                .expect("search")
+        }
+    };
+    let first = page(None).await;
+    assert_eq!(
+        first
+            .iter()
+            .map(|b| (b.message.as_str(), b.files.len()))
+            .collect::<Vec<_>>(),
+        [("budget 2", 200), ("budget 1", 500)],
+        "the oldest batch would pass the budget"
+    );
+    let second = page(first.last().map(|b| b.id)).await;
+    assert_eq!(
+        second
+            .iter()
+            .map(|b| (b.message.as_str(), b.files.len()))
+            .collect::<Vec<_>>(),
+        [("budget 0", MAX_FILES_PER_PAGE - 600)]
+    );
+    assert!(page(second.last().map(|b| b.id)).await.is_empty());
+}
