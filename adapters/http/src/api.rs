@@ -7,15 +7,16 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Html;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
-use tooltool_domain::{Digest, Principal, RegionName};
+use tooltool_domain::{Principal, RegionName};
 use tooltool_ports::{ErrorKind, ToolTool, UploadProgress, UseCaseError};
 
 use crate::model::{
     Batch, BatchList, CreatedBatch, CreatedBatchResult, Empty, FileList, FileWithInstances,
     PatchBody, UploadBody,
 };
+use crate::params::{DigestParam, SearchTerm};
 use crate::payload::{ApiJson, JsonBody};
-use crate::problem::{ErrorResponse, Problem};
+use crate::problem::{BodyErrorResponse, ErrorResponse, Problem};
 use crate::security::Credentials;
 
 #[derive(Tags)]
@@ -53,20 +54,9 @@ impl Api {
     }
 }
 
-fn digest(text: &str) -> Result<Digest> {
-    Digest::parse(text).map_err(|e| UseCaseError::invalid(e.to_string()).into())
-}
-
 /// An unknown or malformed region is no preference (PROTOCOL.md §2.1).
 fn region(q: Option<String>) -> Option<RegionName> {
     q.and_then(|r| RegionName::parse(&r).ok())
-}
-
-fn query(q: Option<String>) -> Result<String> {
-    q.ok_or_else(|| {
-        UseCaseError::invalid("the query parameter 'q' is required (use q= to list everything)")
-            .into()
-    })
 }
 
 /// A page size as given; its bounds are the use case's to check.
@@ -132,12 +122,11 @@ impl Api {
         principal: Data<&Principal>,
         _credentials: Credentials,
         /// SHA-512 of the file, 128 lower-case hex digits.
-        #[oai(name = "digest")]
-        digest_text: Path<String>,
+        digest: Path<DigestParam>,
         /// Preferred region; ignored when it has no copy or is unknown.
         region: Query<Option<String>>,
     ) -> Result<DownloadResponse> {
-        let d = digest(&digest_text)?;
+        let d = digest.parse()?;
         let url = self
             .service()?
             .download(&principal, &d, self::region(region.0))
@@ -164,7 +153,7 @@ impl Api {
         /// Preferred upload region; the server picks one when absent or unknown.
         region: Query<Option<String>>,
         body: JsonBody<UploadBody>,
-    ) -> Result<ApiJson<CreatedBatchResult>> {
+    ) -> std::result::Result<ApiJson<CreatedBatchResult>, BodyErrorResponse> {
         let created = self
             .service()?
             .create_batch(&principal, body.0.0, self::region(region.0))
@@ -178,8 +167,11 @@ impl Api {
     ///
     /// Batches whose author or message contains `q` (literally; `%` and `_`
     /// are not wildcards), newest first, `limit` per page (default 100, at
-    /// most 1000); `q=` lists every batch. For the next page pass
-    /// `before=<id of the last batch>`.
+    /// most 1000); `q=` lists every batch. A page also ends before the
+    /// batch that would bring the files embedded in it above 4096 (a batch
+    /// declares at most 4096 and is never split), so a page shorter than
+    /// `limit` is not the last: for the next page pass
+    /// `before=<id of the last batch>`, until a page is empty.
     #[oai(
         operation_id = "search_batches",
         path = "/upload",
@@ -188,13 +180,13 @@ impl Api {
     )]
     async fn search_batches(
         &self,
-        q: Query<Option<String>>,
+        q: Query<SearchTerm>,
         /// Only batches with a smaller id (the last id of the previous page).
         before: Query<Option<String>>,
         /// Results per page, 1 to 1000 (default 100).
         limit: Query<Option<String>>,
     ) -> Result<ApiJson<BatchList>> {
-        let q = query(q.0)?;
+        let q = q.0.required()?;
         let before = before
             .0
             .map(|b| {
@@ -242,9 +234,9 @@ impl Api {
     )]
     async fn upload_complete(
         &self,
-        #[oai(name = "digest")] digest_text: Path<String>,
+        #[oai(name = "digest")] digest: Path<DigestParam>,
     ) -> Result<CompleteResponse> {
-        let d = digest(&digest_text)?;
+        let d = digest.parse()?;
         Ok(match self.service()?.upload_complete(&d).await? {
             UploadProgress::Done => CompleteResponse::Accepted(ApiJson(Empty {})),
             UploadProgress::Pending { retry_after_secs } => CompleteResponse::Pending(
@@ -271,14 +263,14 @@ impl Api {
     )]
     async fn search_files(
         &self,
-        q: Query<Option<String>>,
+        q: Query<SearchTerm>,
         /// Only files with a greater digest (the last digest of the previous page).
-        after: Query<Option<String>>,
+        after: Query<Option<DigestParam>>,
         /// Results per page, 1 to 1000 (default 100).
         limit: Query<Option<String>>,
     ) -> Result<ApiJson<FileList>> {
-        let q = query(q.0)?;
-        let after = after.0.map(|a| digest(&a)).transpose()?;
+        let q = q.0.required()?;
+        let after = after.0.map(|a| a.parse()).transpose()?;
         let files = self
             .service()?
             .search_files(&q, after, page_limit(limit.0)?)
@@ -297,9 +289,9 @@ impl Api {
     )]
     async fn get_file(
         &self,
-        #[oai(name = "digest")] digest_text: Path<String>,
+        #[oai(name = "digest")] digest: Path<DigestParam>,
     ) -> Result<ApiJson<FileWithInstances>> {
-        let d = digest(&digest_text)?;
+        let d = digest.parse()?;
         let file = self.service()?.get_file(&d).await?;
         Ok(ApiJson((&file).into()))
     }
@@ -319,10 +311,10 @@ impl Api {
         &self,
         principal: Data<&Principal>,
         _credentials: Credentials,
-        #[oai(name = "digest")] digest_text: Path<String>,
+        #[oai(name = "digest")] digest: Path<DigestParam>,
         body: JsonBody<PatchBody>,
-    ) -> Result<ApiJson<FileWithInstances>> {
-        let d = digest(&digest_text)?;
+    ) -> std::result::Result<ApiJson<FileWithInstances>, BodyErrorResponse> {
+        let d = digest.parse()?;
         let file = self.service()?.patch_file(&principal, &d, body.0.0).await?;
         Ok(ApiJson((&file).into()))
     }

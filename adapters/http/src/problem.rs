@@ -179,6 +179,59 @@ impl ApiResponse for ErrorResponse {
     }
 }
 
+/// The errors of an operation with a JSON request body: those of
+/// [`ErrorResponse`], and 415 for a body that is not JSON (poem-openapi
+/// refuses it before the operation runs; `to_problem` shapes it).
+#[derive(Debug)]
+pub struct BodyErrorResponse(pub ErrorResponse);
+
+impl<E: Into<ErrorResponse>> From<E> for BodyErrorResponse {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for BodyErrorResponse {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl From<BodyErrorResponse> for poem::Error {
+    fn from(e: BodyErrorResponse) -> Self {
+        e.0.into()
+    }
+}
+
+impl ApiResponse for BodyErrorResponse {
+    fn meta() -> MetaResponses {
+        let mut meta = ErrorResponse::meta();
+        let at = meta
+            .responses
+            .iter()
+            .position(|r| r.status > Some(415))
+            .unwrap_or(meta.responses.len());
+        meta.responses.insert(
+            at,
+            MetaResponse {
+                description: "The request body is not `application/json`.",
+                status: Some(StatusCode::UNSUPPORTED_MEDIA_TYPE.as_u16()),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: JSON,
+                    schema: Box::<Problem>::schema_ref(),
+                }],
+                headers: vec![],
+            },
+        );
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorResponse::register(registry);
+    }
+}
+
 /// A problem response for errors raised outside the operations (routing,
 /// body parsing, middleware).
 pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Response {

@@ -178,3 +178,56 @@ fn patch_bodies() {
         ],
     );
 }
+
+/// Every parameter the document names agrees with what requests get: a
+/// digest has the digest pattern (the one the parser applies), `q` is
+/// required, bodies can be refused with 415, and the page budget of batch
+/// searches is the domain's.
+#[test]
+fn parameters_and_statuses_are_documented() {
+    let doc = Document::served();
+    let digest = regex::Regex::new(crate::params::DIGEST_PATTERN).expect("pattern");
+    let mut digests = 0;
+    for (path, item) in doc.0["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().expect("name");
+                if name == "digest" || name == "after" {
+                    digests += 1;
+                    assert_eq!(
+                        param["schema"]["pattern"],
+                        crate::params::DIGEST_PATTERN,
+                        "{method} {path} {name}"
+                    );
+                }
+                if name == "q" {
+                    assert_eq!(param["required"], true, "{method} {path}");
+                }
+            }
+            let has_body = op.get("requestBody").is_some();
+            assert_eq!(
+                op["responses"].get("415").is_some(),
+                has_body,
+                "{method} {path}: 415 documented exactly where a body is read"
+            );
+        }
+    }
+    assert!(digests >= 5, "digest parameters found: {digests}");
+    assert!(digest.is_match(&"a".repeat(128)));
+    assert!(!digest.is_match(&"A".repeat(128)));
+    for (d, ok) in [("a".repeat(128), true), ("A".repeat(128), false)] {
+        assert_eq!(
+            tooltool_domain::Digest::parse(&d).is_ok(),
+            ok,
+            "the pattern is the parser's"
+        );
+    }
+    let search = doc.0["paths"]["/upload"]["get"]["description"]
+        .as_str()
+        .expect("description");
+    assert!(
+        search.contains(&format!("above {}", tooltool_domain::MAX_FILES_PER_PAGE))
+            && search.contains(&format!("at most {}", tooltool_domain::MAX_FILES_PER_BATCH)),
+        "{search}"
+    );
+}

@@ -1,0 +1,103 @@
+//! Parameter types whose document says what they accept: a digest
+//! (`pattern`) and the required search term `q`. They take whatever
+//! arrives and the operation checks it, because poem-openapi would wrap a
+//! refusal in words of its own ("failed to parse path `param0`: …") where
+//! the protocol prescribes exact sentences (`Invalid sha512 digest`).
+
+use std::borrow::Cow;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use tooltool_domain::Digest;
+use tooltool_ports::UseCaseError;
+
+use crate::problem::ErrorResponse;
+
+/// What every digest parameter matches (lower-case hex, as PROTOCOL.md says).
+pub const DIGEST_PATTERN: &str = "^[0-9a-f]{128}$";
+
+/// A SHA-512 digest in a path or query, as sent.
+#[derive(Debug, Clone)]
+pub struct DigestParam(String);
+
+impl DigestParam {
+    /// The digest, or 400 `Invalid sha512 digest`.
+    pub fn parse(&self) -> Result<Digest, ErrorResponse> {
+        Digest::parse(&self.0).map_err(|e| UseCaseError::invalid(e.to_string()).into())
+    }
+}
+
+/// The search term of `GET /upload` and `GET /file`: required, may be
+/// empty; `None` when the request has none.
+#[derive(Debug, Clone)]
+pub struct SearchTerm(Option<String>);
+
+impl SearchTerm {
+    /// The term, or 400 saying it is required.
+    pub fn required(self) -> Result<String, ErrorResponse> {
+        self.0.ok_or_else(|| {
+            UseCaseError::invalid("the query parameter 'q' is required (use q= to list everything)")
+                .into()
+        })
+    }
+}
+
+macro_rules! string_param {
+    ($ty:ident, $name:literal, $schema:expr) => {
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(
+                &'a self,
+            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+
+string_param!(
+    DigestParam,
+    "sha512_digest",
+    MetaSchema {
+        pattern: Some(DIGEST_PATTERN.to_owned()),
+        ..MetaSchema::new("string")
+    }
+);
+string_param!(SearchTerm, "search_term", MetaSchema::new("string"));
+
+impl ParseFromParameter for DigestParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ParseFromParameter for SearchTerm {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(Some(value.to_owned())))
+    }
+
+    fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+        iter: I,
+    ) -> ParseResult<Self> {
+        Ok(Self(
+            iter.into_iter()
+                .next()
+                .map(|value| value.as_ref().to_owned()),
+        ))
+    }
+}
