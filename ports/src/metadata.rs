@@ -211,6 +211,16 @@ pub trait MetadataStore: Send + Sync {
     /// Gives a lease back early (nothing to do yet, or a retryable failure).
     async fn release_upload(&self, key: &StagingKey) -> Result<(), MetadataError>;
 
+    /// Moves a held lease's end to `lease_until` (its holder renews it
+    /// while the work goes on, so leases can be short and a dead holder's
+    /// lapses soon). MUST NOT take a lease on a slot nobody holds; a slot
+    /// that is gone is `Ok`.
+    async fn renew_upload(
+        &self,
+        key: &StagingKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), MetadataError>;
+
     /// The slot's content was verified and promoted: records the instance in
     /// the slot's region, sets the file's size to `size`, drops the slot and
     /// the digest's rejection. Idempotent: a slot already gone is `Ok`.

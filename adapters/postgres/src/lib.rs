@@ -297,6 +297,14 @@ impl MetadataStore for PgStore {
         uploads::release(&**self.client().await?, key).await
     }
 
+    async fn renew_upload(
+        &self,
+        key: &StagingKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), MetadataError> {
+        uploads::renew(&**self.client().await?, key, lease_until).await
+    }
+
     async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError> {
         self.in_transaction(false, async |tx| uploads::complete(tx, key, size).await)
             .await

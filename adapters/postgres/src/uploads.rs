@@ -106,6 +106,21 @@ pub(crate) async fn release<C: GenericClient + Sync>(
     Ok(())
 }
 
+pub(crate) async fn renew<C: GenericClient + Sync>(
+    c: &C,
+    key: &StagingKey,
+    lease_until: DateTime<Utc>,
+) -> Result<(), MetadataError> {
+    c.execute(
+        "UPDATE pending_uploads SET lease_until = $1 \
+         WHERE staging_key = $2 AND lease_until IS NOT NULL",
+        &[&lease_until, &key.to_string()],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Removes the slot inside `tx`; its file id and region, `None` when it
 /// was already gone (settling is idempotent).
 async fn take(

@@ -265,6 +265,16 @@ impl MetadataStore for SqliteStore {
         self.tx(move |tx| uploads::release(tx, &key)).await
     }
 
+    async fn renew_upload(
+        &self,
+        key: &StagingKey,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), MetadataError> {
+        let key = key.to_string();
+        self.tx(move |tx| uploads::renew(tx, &key, lease_until))
+            .await
+    }
+
     async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError> {
         let key = key.to_string();
         self.tx(move |tx| uploads::complete(tx, &key, size)).await

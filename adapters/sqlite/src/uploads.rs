@@ -89,6 +89,20 @@ pub(crate) fn release(tx: &Connection, key: &str) -> Result<(), MetadataError> {
     Ok(())
 }
 
+pub(crate) fn renew(
+    tx: &Connection,
+    key: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<(), MetadataError> {
+    tx.execute(
+        "UPDATE pending_uploads SET lease_until = ?1 \
+         WHERE staging_key = ?2 AND lease_until IS NOT NULL",
+        params![micros(lease_until), key],
+    )
+    .map_err(internal)?;
+    Ok(())
+}
+
 pub(crate) fn complete(tx: &Connection, key: &str, size: u64) -> Result<(), MetadataError> {
     let slot = tx
         .query_row(

@@ -5,8 +5,8 @@
 
 use tooltool_domain::{ObjectKey, RegionName};
 use tooltool_ports::{
-    BlobError, ByteRange, ByteStream, Opened, SelfServed, SignedMethod, URL_NOT_FOUND_MESSAGE,
-    UseCaseError,
+    BlobError, ByteRange, ByteStream, Opened, PendingUpload, SelfServed, SignedMethod,
+    URL_NOT_FOUND_MESSAGE, UseCaseError,
 };
 
 use std::sync::Arc;
@@ -62,7 +62,19 @@ impl Service {
             ));
         }
         tracing::debug!(slot = %staging, size = slot.size, "receiving an upload");
-        let (observed, info) = match served.receive(&staging, slot.size, body).await {
+        self.holding(&staging, self.receive_claimed(&*served, &slot, body))
+            .await
+    }
+
+    /// Receives and settles the content of a slot this request has claimed.
+    async fn receive_claimed(
+        &self,
+        served: &dyn SelfServed,
+        slot: &PendingUpload,
+        body: ByteStream,
+    ) -> Result<(), UseCaseError> {
+        let staging = &slot.key;
+        let (observed, info) = match served.receive(staging, slot.size, body).await {
             Ok(received) => received,
             Err(BlobError::TooLarge { .. }) => {
                 let reason = format!(
@@ -70,17 +82,17 @@ impl Service {
                     slot.size
                 );
                 self.store
-                    .reject_upload(&staging, reason.clone())
+                    .reject_upload(staging, reason.clone())
                     .await
                     .map_err(store_error)?;
                 return Err(UseCaseError::invalid(reason));
             }
             Err(e) => {
-                let _ = self.store.release_upload(&staging).await;
+                let _ = self.store.release_upload(staging).await;
                 return Err(blob_error(e));
             }
         };
-        match self.settle(&slot, &observed, &info).await? {
+        match self.settle(slot, &observed, &info).await? {
             Verified::Valid => Ok(()),
             Verified::Rejected(reason) => Err(UseCaseError::invalid(reason)),
             Verified::NotYet => Err(UseCaseError::not_yet(

@@ -17,6 +17,7 @@ mod complete;
 mod errors;
 mod files;
 mod gateway;
+mod lease;
 mod ops;
 mod port;
 mod replicate;

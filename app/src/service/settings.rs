@@ -10,7 +10,9 @@ pub struct Settings {
     pub upload_expires: Duration,
     pub download_expires: Duration,
     pub max_file_size: u64,
-    /// How long a verification claim is held before another worker may retry.
+    /// How long an upload lease lasts unless its holder renews it (it does
+    /// every third of this while it works; see `lease.rs`): after a crash,
+    /// the slot is free again within this.
     pub verify_lease: Duration,
     pub replicate_lease: Duration,
     /// Slots whose URL expired longer ago than this are abandoned.
@@ -43,7 +45,7 @@ impl Settings {
             upload_expires: Duration::from_secs(60),
             download_expires: Duration::from_secs(60),
             max_file_size: 50 * 1024 * 1024 * 1024,
-            verify_lease: Duration::from_secs(600),
+            verify_lease: Duration::from_secs(30),
             replicate_lease: Duration::from_secs(600),
             abandon_after: Duration::from_secs(24 * 3600),
             sweep_grace: Duration::from_secs(3600),

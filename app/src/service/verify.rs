@@ -103,52 +103,53 @@ impl Service {
     /// Verifies a slot this worker has claimed: inspect, hash, settle. The
     /// claim is released when there is nothing to judge yet or on failure.
     pub async fn verify_claimed(&self, slot: &PendingUpload) -> Result<Verified, UseCaseError> {
-        let result = async {
-            let _permit = self
-                .verifications
-                .acquire()
-                .await
-                .map_err(UseCaseError::internal)?;
-            let blobs = self.slot_region(slot)?;
-            let key = ObjectKey::from(slot.key.clone());
-            let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
-                return self.recover_promoted(slot).await;
-            };
-            if info.size != slot.size {
-                // No need to read a wrong-size object: the size alone condemns it.
-                let observed_size_only = VerificationOutcome::SizeMismatch {
-                    expected: slot.size,
-                    actual: info.size,
-                };
-                let reason = observed_size_only.rejection_reason().unwrap_or_default();
-                self.metrics
-                    .verification(outcome_name(&observed_size_only), 0);
-                blobs.delete(&key).await.map_err(blob_error)?;
-                self.store
-                    .reject_upload(&slot.key, reason.clone())
+        let result = self
+            .holding(&slot.key, async {
+                let _permit = self
+                    .verifications
+                    .acquire()
                     .await
-                    .map_err(store_error)?;
-                return Ok(Some(Verified::Rejected(reason)));
-            }
-            let read = match blobs.get(&key).await {
-                Ok(stream) => hash_stream(stream).await,
-                Err(e) => Err(e),
-            };
-            let observed = match read {
-                Ok(observed) => observed,
-                Err(BlobError::Changed) => {
-                    // Replaced while we read it: judge the new version later.
+                    .map_err(UseCaseError::internal)?;
+                let blobs = self.slot_region(slot)?;
+                let key = ObjectKey::from(slot.key.clone());
+                let Some(info) = blobs.head(&key).await.map_err(blob_error)? else {
+                    return self.recover_promoted(slot).await;
+                };
+                if info.size != slot.size {
+                    // No need to read a wrong-size object: the size alone condemns it.
+                    let observed_size_only = VerificationOutcome::SizeMismatch {
+                        expected: slot.size,
+                        actual: info.size,
+                    };
+                    let reason = observed_size_only.rejection_reason().unwrap_or_default();
+                    self.metrics
+                        .verification(outcome_name(&observed_size_only), 0);
+                    blobs.delete(&key).await.map_err(blob_error)?;
                     self.store
-                        .release_upload(&slot.key)
+                        .reject_upload(&slot.key, reason.clone())
                         .await
                         .map_err(store_error)?;
-                    return Ok(Some(Verified::NotYet));
+                    return Ok(Some(Verified::Rejected(reason)));
                 }
-                Err(e) => return Err(blob_error(e)),
-            };
-            self.settle(slot, &observed, &info).await.map(Some)
-        }
-        .await;
+                let read = match blobs.get(&key).await {
+                    Ok(stream) => hash_stream(stream).await,
+                    Err(e) => Err(e),
+                };
+                let observed = match read {
+                    Ok(observed) => observed,
+                    Err(BlobError::Changed) => {
+                        // Replaced while we read it: judge the new version later.
+                        self.store
+                            .release_upload(&slot.key)
+                            .await
+                            .map_err(store_error)?;
+                        return Ok(Some(Verified::NotYet));
+                    }
+                    Err(e) => return Err(blob_error(e)),
+                };
+                self.settle(slot, &observed, &info).await.map(Some)
+            })
+            .await;
         match result {
             Ok(Some(v)) => Ok(v),
             Ok(None) => {

@@ -19,6 +19,7 @@ macro_rules! metadata_store_contract {
             same_digest_twice_in_a_batch_gets_one_slot,
             search_is_literal_and_capped,
             upload_claims_are_exclusive_until_the_lease_ends,
+            upload_leases_renew_and_never_start_by_renewal,
             complete_and_reject_settle_a_slot,
             abandoned_slots_are_dropped,
             replication_claims,

@@ -19,6 +19,7 @@ use crate::service::{Service, Settings, Verified};
 
 mod access;
 mod gateway;
+mod lease;
 mod recover;
 
 const PREFIX: &str = "project:releng:services/tooltool/api";

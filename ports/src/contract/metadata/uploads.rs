@@ -52,6 +52,58 @@ pub async fn upload_claims_are_exclusive_until_the_lease_ends(store: Store) {
     );
     let gone = staging(&digest_of(b"never declared"), "nope");
     assert!(!store.claim_upload(&gone, t0(), lease).await.expect("claim"));
+    store
+        .renew_upload(&gone, lease)
+        .await
+        .expect("renewing a slot that is gone");
+}
+
+/// A holder renews its lease while it works: nobody else can claim the
+/// slot until the renewed end; renewing an unheld slot takes no lease.
+pub async fn upload_leases_renew_and_never_start_by_renewal(store: Store) {
+    let created = store
+        .create_batch(batch(
+            "renew",
+            vec![
+                file("r", "renewed", Visibility::Public),
+                file("u", "unheld", Visibility::Public),
+            ],
+        ))
+        .await
+        .expect("batch");
+    let (held, unheld) = (&created.uploads[0].key, &created.uploads[1].key);
+    let at = |s: i64| t0() + Duration::seconds(s);
+    assert!(
+        store
+            .claim_upload(held, at(0), at(30))
+            .await
+            .expect("claim")
+    );
+    store.renew_upload(held, at(90)).await.expect("renew");
+    assert!(
+        !store
+            .claim_upload(held, at(60), at(120))
+            .await
+            .expect("claim"),
+        "renewed lease still held at 60 s"
+    );
+    assert!(
+        store
+            .claim_upload(held, at(90), at(120))
+            .await
+            .expect("claim"),
+        "the renewed lease ends at 90 s"
+    );
+    store.renew_upload(unheld, at(600)).await.expect("renew");
+    let due = store
+        .claim_due_uploads(at(1), at(31), 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter().map(|p| &p.key).collect::<Vec<_>>(),
+        [unheld],
+        "renewal took no lease on the unheld slot"
+    );
 }
 
 pub async fn complete_and_reject_settle_a_slot(store: Store) {
