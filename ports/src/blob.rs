@@ -106,6 +106,9 @@ pub enum BlobError {
     Interrupted(#[source] Cause),
     #[error("storage unavailable")]
     Unavailable(#[source] Cause),
+    /// No space left for what is written; nothing was kept.
+    #[error("storage full")]
+    OutOfSpace(#[source] Cause),
 }
 
 impl BlobError {
@@ -113,8 +116,16 @@ impl BlobError {
         Self::Interrupted(cause.into())
     }
 
+    /// A failure of the store; [`BlobError::OutOfSpace`] when the cause
+    /// says the disk is full, so that every adapter's I/O errors are
+    /// classified in one place.
     pub fn unavailable(cause: impl Into<Cause>) -> Self {
-        Self::Unavailable(cause.into())
+        let cause = cause.into();
+        if crate::is_out_of_space(&*cause) {
+            Self::OutOfSpace(cause)
+        } else {
+            Self::Unavailable(cause)
+        }
     }
 }
 
@@ -129,6 +140,12 @@ impl BlobError {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     fn region(&self) -> &RegionName;
+
+    /// Why the store is about to refuse writes for want of space, when it
+    /// can tell (a local file system, see `low_space_at`); `None` when
+    /// there is room or the store has no limit it can report (S3). The
+    /// health check reports it as a failure.
+    fn low_on_space(&self) -> Option<String>;
 
     /// A URL that lets anyone PUT exactly one object at `key` until
     /// `expires`. It MUST NOT grant anything else (no other key, no GET).

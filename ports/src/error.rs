@@ -79,6 +79,9 @@ pub enum ErrorKind {
     /// A dependency (database, storage, an authentication service) cannot
     /// be reached; retrying later may succeed.
     Unavailable,
+    /// The storage or the database has no space left for what the request
+    /// writes; nothing was kept.
+    OutOfSpace,
     /// A fault of this server (a bug, an inconsistent deployment).
     Internal,
 }
@@ -87,7 +90,7 @@ impl ErrorKind {
     /// Whether the fault is the server's (its cause is logged, and the
     /// caller only learns that something failed).
     pub fn is_server_fault(self) -> bool {
-        matches!(self, Self::Unavailable | Self::Internal)
+        matches!(self, Self::Unavailable | Self::OutOfSpace | Self::Internal)
     }
 }
 
@@ -108,6 +111,53 @@ pub const UNAVAILABLE_MESSAGE: &str =
 /// unknown (a route, a region, a store, a key): the original's wording.
 pub const URL_NOT_FOUND_MESSAGE: &str = "The requested URL was not found on the server.";
 pub const INTERNAL_MESSAGE: &str = "The server failed to handle this request; it has been logged.";
+/// What a request that found the storage or the database full is told.
+pub const OUT_OF_SPACE_MESSAGE: &str =
+    "The server is out of storage space; nothing was kept. Retry later.";
+/// Free space below which a store's health check fails: at most this, or
+/// a twentieth of a small file system, whichever is less.
+pub const LOW_SPACE_BYTES: u64 = 64 << 20;
+
+/// Whether a file system with `total` bytes and `available` free is low on
+/// space (see [`LOW_SPACE_BYTES`]).
+pub fn is_low_on_space(available: u64, total: u64) -> bool {
+    available < LOW_SPACE_BYTES.min(total / 20)
+}
+
+/// What a store on a local file system says in its health check when the
+/// file system holding `path` is low on space (see [`is_low_on_space`]);
+/// `None` when there is room, or when the system cannot tell.
+pub fn low_space_at(path: &std::path::Path) -> Option<String> {
+    let stat = rustix::fs::statvfs(path).ok()?;
+    let available = stat.f_bavail.saturating_mul(stat.f_frsize);
+    let total = stat.f_blocks.saturating_mul(stat.f_frsize);
+    is_low_on_space(available, total).then(|| {
+        format!(
+            "{} is almost full: {} KiB free of {} KiB",
+            path.display(),
+            available >> 10,
+            total >> 10
+        )
+    })
+}
+
+/// Whether `error`, or an error it was caused by, is an I/O error saying
+/// the disk or a quota is full.
+pub fn is_out_of_space(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
 
 impl UseCaseError {
     /// A refusal whose `message` is shown to the caller as is; it MUST NOT
@@ -163,6 +213,12 @@ impl UseCaseError {
     /// service); `message` MUST NOT carry the cause's details.
     pub fn unavailable_because(message: impl Into<String>, cause: impl Into<Cause>) -> Self {
         Self::refusal(ErrorKind::Unavailable, message).caused_by(cause)
+    }
+
+    /// The storage or the database is full; the caller is told so, and
+    /// nothing of the cause.
+    pub fn out_of_space(cause: impl Into<Cause>) -> Self {
+        Self::refusal(ErrorKind::OutOfSpace, OUT_OF_SPACE_MESSAGE).caused_by(cause)
     }
 
     /// A fault of this server; the caller learns nothing of the cause.

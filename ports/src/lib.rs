@@ -26,8 +26,9 @@ pub use blob::{
 };
 pub use clock::Clock;
 pub use error::{
-    Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE, URL_NOT_FOUND_MESSAGE,
-    UseCaseError,
+    Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, LOW_SPACE_BYTES, OUT_OF_SPACE_MESSAGE,
+    UNAVAILABLE_MESSAGE, URL_NOT_FOUND_MESSAGE, UseCaseError, is_low_on_space, is_out_of_space,
+    low_space_at,
 };
 pub use metadata::{
     BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,

@@ -112,6 +112,9 @@ pub enum MetadataError {
     Unavailable(#[source] Cause),
     #[error("metadata store failure")]
     Internal(#[source] Cause),
+    /// The database has no space left for the write; nothing was kept.
+    #[error("metadata store full")]
+    OutOfSpace(#[source] Cause),
 }
 
 impl MetadataError {
@@ -119,8 +122,15 @@ impl MetadataError {
         Self::Unavailable(cause.into())
     }
 
+    /// A failure of the store; [`MetadataError::OutOfSpace`] when the
+    /// cause says the disk is full.
     pub fn internal(cause: impl Into<Cause>) -> Self {
-        Self::Internal(cause.into())
+        let cause = cause.into();
+        if crate::is_out_of_space(&*cause) {
+            Self::OutOfSpace(cause)
+        } else {
+            Self::Internal(cause)
+        }
     }
 }
 

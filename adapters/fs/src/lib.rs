@@ -144,6 +144,10 @@ impl BlobStore for FsStore {
         &self.region.name
     }
 
+    fn low_on_space(&self) -> Option<String> {
+        tooltool_ports::low_space_at(&self.region.root)
+    }
+
     async fn presign_put(
         &self,
         key: &StagingKey,

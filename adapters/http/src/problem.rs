@@ -17,7 +17,7 @@ use crate::payload::{ApiJson, JSON};
 /// Kind of use-case failure → status, with what the OpenAPI document says
 /// of that status. Sorted by status; kinds sharing a status document it
 /// once, with the first one's description.
-const TABLE: [(ErrorKind, StatusCode, &str); 10] = [
+const TABLE: [(ErrorKind, StatusCode, &str); 11] = [
     (
         ErrorKind::Invalid,
         StatusCode::BAD_REQUEST,
@@ -47,6 +47,11 @@ const TABLE: [(ErrorKind, StatusCode, &str); 10] = [
         ErrorKind::Unavailable,
         StatusCode::SERVICE_UNAVAILABLE,
         "A dependency (database, storage, authentication service) is unreachable; retry later.",
+    ),
+    (
+        ErrorKind::OutOfSpace,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "The storage or the database is full; nothing was kept.",
     ),
 ];
 

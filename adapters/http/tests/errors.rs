@@ -6,7 +6,8 @@ mod support;
 
 use support::{LIMIT, client, digest, problem};
 use tooltool_ports::{
-    AuthError, ErrorKind, INTERNAL_MESSAGE, MockToolTool, UNAVAILABLE_MESSAGE, UseCaseError,
+    AuthError, ErrorKind, INTERNAL_MESSAGE, MockToolTool, OUT_OF_SPACE_MESSAGE,
+    UNAVAILABLE_MESSAGE, UseCaseError,
 };
 
 /// A refusal, or a server fault whose cause must stay in the logs.
@@ -23,6 +24,7 @@ fn error_of(kind: ErrorKind) -> UseCaseError {
         ErrorKind::OutOfRange => UseCaseError::out_of_range(refusal),
         ErrorKind::Unavailable => UseCaseError::unavailable("secret cause at db.internal:5432"),
         ErrorKind::Internal => UseCaseError::internal("secret cause at db.internal:5432"),
+        ErrorKind::OutOfSpace => UseCaseError::out_of_space("secret cause at /srv/objects"),
     }
 }
 
@@ -39,6 +41,7 @@ async fn every_kind_has_its_status_and_the_error_shape() {
         (ErrorKind::OutOfRange, 416),
         (ErrorKind::Internal, 500),
         (ErrorKind::Unavailable, 503),
+        (ErrorKind::OutOfSpace, 507),
     ];
     for (kind, status) in table {
         let mut service = MockToolTool::new();
@@ -55,6 +58,7 @@ async fn every_kind_has_its_status_and_the_error_shape() {
         match kind {
             ErrorKind::Internal => assert_eq!(detail, INTERNAL_MESSAGE),
             ErrorKind::Unavailable => assert_eq!(detail, UNAVAILABLE_MESSAGE),
+            ErrorKind::OutOfSpace => assert_eq!(detail, OUT_OF_SPACE_MESSAGE),
             _ => assert_eq!(detail, format!("refused as {kind:?}")),
         }
         assert!(!detail.contains("secret cause"), "{kind:?}: {detail}");

@@ -19,6 +19,7 @@ pub(crate) fn internal(e: impl Into<Cause>) -> MetadataError {
 /// the rest is a bug or a constraint the application should have checked.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> MetadataError {
     let code = e.code().cloned();
+    let full = code == Some(SqlState::DISK_FULL);
     let transient = e.is_closed()
         || code.as_ref().is_none_or(|c| {
             matches!(
@@ -37,7 +38,9 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> MetadataError {
         Some(code) => Box::new(Context::new(format!("SQLSTATE {}", code.code()), e)),
         None => Box::new(e),
     };
-    if transient {
+    if full {
+        MetadataError::OutOfSpace(cause)
+    } else if transient {
         MetadataError::Unavailable(cause)
     } else {
         MetadataError::Internal(cause)

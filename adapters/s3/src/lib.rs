@@ -138,6 +138,12 @@ impl BlobStore for S3Store {
         &self.region
     }
 
+    /// S3 reports no limit; a full S3-compatible store answers writes
+    /// with errors of its own.
+    fn low_on_space(&self) -> Option<String> {
+        None
+    }
+
     async fn presign_put(
         &self,
         key: &StagingKey,

@@ -43,6 +43,8 @@ mod embedded {
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The database file's path (none in memory), for the space check.
+    path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -86,7 +88,9 @@ impl SqliteStore {
         // Take the lock now: a second process fails here, not later.
         conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
             .map_err(unavailable)?;
-        Self::init(conn)
+        let mut store = Self::init(conn)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -111,6 +115,7 @@ impl SqliteStore {
             .map_err(internal)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            path: None,
         })
     }
 
@@ -327,7 +332,13 @@ impl MetadataStore for SqliteStore {
         self.tx(move |tx| import::batch(tx, &batch)).await
     }
 
+    /// Also fails when the database's file system is almost full: writes
+    /// (new batches, verified uploads) would soon be refused.
     async fn ping(&self) -> Result<(), MetadataError> {
+        let directory = self.path.as_deref().and_then(Path::parent);
+        if let Some(why) = directory.and_then(tooltool_ports::low_space_at) {
+            return Err(MetadataError::OutOfSpace(why.into()));
+        }
         self.read(|tx| tx.query_row("SELECT 1", [], |_| Ok(())).map_err(internal))
             .await
     }

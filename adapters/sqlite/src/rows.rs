@@ -7,8 +7,19 @@ use rusqlite::Connection;
 use tooltool_domain::{Digest, RegionName, StagingKey, Visibility};
 use tooltool_ports::{Cause, FileRecord, MetadataError, PendingUpload};
 
+/// Every failure of this store, classified: SQLite's "database or disk is
+/// full" is [`MetadataError::OutOfSpace`], the rest internal.
 pub(crate) fn internal(e: impl Into<Cause>) -> MetadataError {
-    MetadataError::internal(e)
+    let cause = e.into();
+    let full = matches!(
+        cause.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::DiskFull
+    );
+    if full {
+        MetadataError::OutOfSpace(cause)
+    } else {
+        MetadataError::internal(cause)
+    }
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

@@ -22,6 +22,7 @@ pub fn store_error(e: MetadataError) -> UseCaseError {
         MetadataError::Rejected(rule) => batch_error(rule),
         e @ MetadataError::Unavailable(_) => UseCaseError::unavailable(e),
         e @ MetadataError::Internal(_) => UseCaseError::internal(e),
+        e @ MetadataError::OutOfSpace(_) => UseCaseError::out_of_space(e),
     }
 }
 
@@ -35,6 +36,7 @@ pub fn blob_error(e: BlobError) -> UseCaseError {
             UseCaseError::invalid(Chain(&e).to_string())
         }
         BlobError::Changed | BlobError::Unavailable(_) => UseCaseError::unavailable(e),
+        BlobError::OutOfSpace(_) => UseCaseError::out_of_space(e),
         BlobError::OtherDomain(_) => UseCaseError::internal(e),
     }
 }

@@ -18,7 +18,10 @@ impl Service {
         // A HEAD of a key that never exists proves the region answers.
         let probe = ObjectKey::File(Digest::from_bytes(&[0; 64]));
         for blobs in &self.regions {
-            let verdict = blobs.head(&probe).await.map(|_| ()).map_err(Into::into);
+            let verdict = match blobs.low_on_space() {
+                Some(why) => Err(why.into()),
+                None => blobs.head(&probe).await.map(|_| ()).map_err(Into::into),
+            };
             checks.push((format!("storage:{}", blobs.region()), verdict));
         }
         for authenticator in &self.authenticators {

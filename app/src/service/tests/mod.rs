@@ -48,6 +48,7 @@ pub(super) fn blob(name: &str) -> MockBlobStore {
     let mut b = MockBlobStore::new();
     let r = region(name);
     b.expect_region().return_const(r);
+    b.expect_low_on_space().return_const(None);
     b
 }
 

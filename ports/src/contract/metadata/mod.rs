@@ -57,6 +57,12 @@ fn batch(message: &str, files: Vec<DeclaredFile>) -> NewBatch {
     }
 }
 
+/// A batch of one public file, for tests outside this suite that need a
+/// store write (e.g. on a full disk).
+pub fn batch_of_one(message: &str, filename: &str, content: &str) -> NewBatch {
+    batch(message, vec![file(filename, content, Visibility::Public)])
+}
+
 async fn upload_and_complete(
     store: &Store,
     name: &str,
