@@ -42,7 +42,8 @@ pub struct ListenArgs {
     /// hard one at start-up).
     #[arg(long, env = "MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Client connections open at once from one address; more are answered 503 and closed.
+    /// Client connections open at once from one address (an IPv6 /64 counts as one); more
+    /// are answered 503 and closed.
     /// Behind a proxy every connection comes from the proxy: raise it to MAX_CONNECTIONS.
     #[arg(long, env = "MAX_CONNECTIONS_PER_PEER", default_value_t = 256)]
     pub max_connections_per_peer: usize,

@@ -14,8 +14,24 @@ use std::time::Duration;
 pub struct Caps {
     /// Open connections in all.
     pub total: usize,
-    /// Open connections from one peer address.
+    /// Open connections from one peer (see [`peer_of`]).
     pub per_peer: usize,
+}
+
+/// The peer a connection counts against: its IPv4 address (also when it
+/// arrives IPv4-mapped on an IPv6 socket), or the /64 network of its IPv6
+/// address, since one IPv6 host commonly holds a whole /64 and could
+/// otherwise take a new address for every connection.
+pub fn peer_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !((1u128 << 64) - 1),
+            )),
+        },
+    }
 }
 
 /// Why a connection was turned away.
@@ -64,7 +80,8 @@ impl Gate {
 
     /// Admits a connection from `peer`, or says why not. The connection
     /// counts until the returned ticket is dropped.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Ticket, Refusal> {
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, Refusal> {
+        let peer = peer_of(ip);
         self.with(|open| {
             if open.total >= self.caps.total {
                 return Err(Refusal::Full);
@@ -165,6 +182,32 @@ mod tests {
         drop((a2, a3, b1));
         assert_eq!(gate.open(), 0);
         assert!(gate.with(|open| open.by_peer.is_empty()), "no peer kept");
+    }
+
+    #[test]
+    fn peers_are_ipv4_addresses_and_ipv6_networks() {
+        let v6 = |s: &str| s.parse::<IpAddr>().expect("address");
+        let cases = [
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"),
+            ("2001:db8:1:2::1", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+            ("::1", "::"),
+        ];
+        for (ip, peer) in cases {
+            assert_eq!(peer_of(v6(ip)), v6(peer), "{ip}");
+        }
+        let gate = Gate::new(Caps {
+            total: 10,
+            per_peer: 1,
+        });
+        let _one = gate.admit(v6("2001:db8::1")).expect("first");
+        assert_eq!(
+            gate.admit(v6("2001:db8::2"))
+                .expect_err("same /64, same peer"),
+            Refusal::PeerFull
+        );
     }
 
     #[test]

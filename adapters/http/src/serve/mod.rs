@@ -60,8 +60,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Serves `endpoint` on `listener` until `shutdown` resolves.
 ///
 /// # Errors
-/// None today: accept errors are retried (see [`gate::Backoff`]); the
-/// result leaves room for a listener that can fail for good.
+/// Only when the listener's own address cannot be read; accept errors
+/// are retried after a pause (see [`gate::Backoff`]).
 pub async fn serve<E>(
     listener: TcpListener,
     endpoint: E,
