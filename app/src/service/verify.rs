@@ -242,14 +242,14 @@ impl Service {
             .claim_due_uploads(now, later(now, self.settings.verify_lease), limit)
             .await
             .map_err(store_error)?;
-        let results = futures_util::stream::iter(due)
-            .map(|slot| async move {
-                let r = self.verify_claimed(&slot).await;
-                (slot, r)
-            })
-            .buffer_unordered(self.settings.verify_concurrency.max(1))
-            .collect()
-            .await;
+        // All at once: each renews its lease from now on, also while it
+        // waits for one of the `VERIFY_CONCURRENCY` permits (inside
+        // `verify_claimed`), so a slot claimed here cannot lapse in a queue.
+        let results = futures_util::future::join_all(due.into_iter().map(|slot| async move {
+            let r = self.verify_claimed(&slot).await;
+            (slot, r)
+        }))
+        .await;
         Ok(results)
     }
 }
