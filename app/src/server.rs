@@ -96,7 +96,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listen = &wired.config.listen;
-    let options = |grace| ServeOptions {
+    // Only the main listener reports its connections: the gauge is one
+    // number, and `/metrics` on its own address is the scraper's alone.
+    let options = |grace, metrics: Option<Arc<dyn tooltool_ports::Metrics>>| ServeOptions {
         timeouts: Timeouts {
             header: listen.header_timeout,
             idle: listen.idle_timeout,
@@ -106,7 +108,7 @@ pub async fn serve(
             per_peer: listen.max_connections_per_peer,
         },
         grace,
-        metrics: Some(Arc::clone(wired.service.metrics())),
+        metrics,
     };
     let stop = tokio_util::sync::CancellationToken::new();
     let metrics_server = match listeners.metrics {
@@ -116,7 +118,7 @@ pub async fn serve(
             Some(tokio::spawn(tooltool_http::serve::serve(
                 listener,
                 app,
-                options(Duration::from_secs(5)),
+                options(Duration::from_secs(5), None),
                 async move { stop.cancelled().await },
             )))
         }
@@ -133,7 +135,10 @@ pub async fn serve(
     let result = tooltool_http::serve::serve(
         listeners.main,
         app,
-        options(Duration::from_secs(30)),
+        options(
+            Duration::from_secs(30),
+            Some(Arc::clone(wired.service.metrics())),
+        ),
         async move { stop.cancelled().await },
     )
     .await;
