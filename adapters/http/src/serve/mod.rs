@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use poem::Endpoint;
 use poem::http::StatusCode;
-use poem::{Endpoint, IntoResponse};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -192,27 +192,19 @@ impl Every {
 
 /// The answer to a refused connection, in the error shape.
 fn refusal_response() -> Vec<u8> {
-    let problem = crate::problem::problem_response(
+    let problem = crate::problem::Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "The server has too many connections open (from your address or in all); retry shortly.",
     );
-    let body = problem_body(problem);
-    let mut out = format!(
+    let body = poem_openapi::types::ToJSON::to_json(&problem)
+        .map(|json| json.to_string())
+        .unwrap_or_default();
+    format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
-    .into_bytes();
-    out.extend_from_slice(&body);
-    out
-}
-
-fn problem_body(response: impl IntoResponse) -> Vec<u8> {
-    let response = response.into_response();
-    // The body of an error response is a small in-memory JSON document.
-    futures_util::FutureExt::now_or_never(response.into_body().into_vec())
-        .and_then(Result::ok)
-        .unwrap_or_default()
+    .into_bytes()
 }
 
 /// Writes the refusal, then waits for the peer to close (reading what it

@@ -11,7 +11,7 @@ use tooltool_ports::{
     SelfServed, SignedMethod,
 };
 
-use super::{blob, digest, info, region, service, slot};
+use super::{blob, body, digest, info, region, service, slot};
 
 /// `east`, serving itself through `served`.
 fn serving(served: MockSelfServed) -> MockBlobStore {
@@ -20,12 +20,6 @@ fn serving(served: MockSelfServed) -> MockBlobStore {
     east.expect_self_served()
         .returning(move || Some(Arc::clone(&served)));
     east
-}
-
-fn body(content: &'static [u8]) -> tooltool_ports::ByteStream {
-    Box::pin(futures_util::stream::iter(vec![Ok(
-        bytes::Bytes::from_static(content),
-    )]))
 }
 
 #[tokio::test]

@@ -86,6 +86,13 @@ pub(super) fn slot(content: &[u8], size: u64) -> PendingUpload {
     }
 }
 
+/// A stream of `content` in one chunk, as a store's read or a request body.
+pub(super) fn body(content: &'static [u8]) -> tooltool_ports::ByteStream {
+    Box::pin(futures_util::stream::iter(vec![Ok(
+        bytes::Bytes::from_static(content),
+    )]))
+}
+
 pub(super) fn info(size: u64) -> ObjectInfo {
     ObjectInfo {
         size,
@@ -119,11 +126,8 @@ async fn digest_mismatch_deletes_staging_and_never_records_an_instance() {
     east.expect_head()
         .with(eq(key.clone()))
         .returning(|_| Ok(Some(info(16))));
-    east.expect_get().returning(|_| {
-        Ok(Box::pin(futures_util::stream::iter(vec![Ok(
-            bytes::Bytes::from_static(b"DIFFERENT bytes!"),
-        )])))
-    });
+    east.expect_get()
+        .returning(|_| Ok(body(b"DIFFERENT bytes!")));
     east.expect_promote().never();
     east.expect_delete()
         .with(eq(key))
@@ -611,11 +615,9 @@ async fn replication_streams_between_stores_of_different_domains() {
     let mut east = blob("east");
     east.expect_copy_source()
         .returning(|| copy_source("s3 https://one", "bucket-east"));
-    east.expect_get().times(1).returning(|_| {
-        Ok(Box::pin(futures_util::stream::iter(vec![Ok(
-            bytes::Bytes::from_static(b"replicate"),
-        )])))
-    });
+    east.expect_get()
+        .times(1)
+        .returning(|_| Ok(body(b"replicate")));
     east.expect_put().never();
     let mut west = blob("west");
     west.expect_copy_source()

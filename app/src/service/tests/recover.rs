@@ -6,7 +6,7 @@ use mockall::predicate::eq;
 use tooltool_domain::{ObjectKey, Visibility};
 use tooltool_ports::{MockBlobStore, MockMetadataStore, PendingUpload};
 
-use super::{blob, file, info, now, service, slot};
+use super::{blob, body, file, info, now, service, slot};
 use crate::service::Verified;
 
 /// A slot whose URL has expired, whose staging object is gone, and whose
@@ -38,11 +38,7 @@ async fn an_interrupted_promotion_is_recorded_after_hashing_the_final_object() {
     east.expect_get()
         .withf(|key| matches!(key, ObjectKey::File(_)))
         .times(1)
-        .returning(|_| {
-            Ok(Box::pin(futures_util::stream::iter(vec![Ok(
-                bytes::Bytes::from_static(b"promoted"),
-            )])))
-        });
+        .returning(|_| Ok(body(b"promoted")));
     let mut store = store_knowing(&[]);
     store
         .expect_complete_upload()
@@ -76,11 +72,7 @@ async fn a_final_object_an_instance_vouches_for_is_not_read_again() {
 #[tokio::test]
 async fn a_final_object_with_other_bytes_is_never_recorded() {
     let (declared, mut east) = promoted_but_unrecorded(b"promoted");
-    east.expect_get().returning(|_| {
-        Ok(Box::pin(futures_util::stream::iter(vec![Ok(
-            bytes::Bytes::from_static(b"PROMOTED"),
-        )])))
-    });
+    east.expect_get().returning(|_| Ok(body(b"PROMOTED")));
     let mut store = store_knowing(&[]);
     store.expect_complete_upload().never();
     store.expect_release_upload().times(1).returning(|_| Ok(()));
