@@ -453,3 +453,74 @@ async fn permissions_endpoint_shows_the_caller() {
         .expect("get");
     assert_eq!(resp.status(), 401);
 }
+
+/// Sends `GET /__permissions__` with a captured `Authorization`, addressed
+/// (Host) as `authority`, to `app`.
+async fn replay(app: &TestApp, authority: &str, authorization: &str) -> (u16, Value) {
+    let resp = app
+        .http
+        .get(app.at("__permissions__"))
+        .header("Host", authority)
+        .header("Authorization", authorization)
+        .send()
+        .await
+        .expect("get");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+fn authority(app: &TestApp) -> String {
+    app.url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn assert_replay_refused((status, body): (u16, Value), when: &str) {
+    assert_eq!(status, 401, "{when}: {body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("already used")),
+        "{when}: {body}"
+    );
+}
+
+/// A captured Hawk request is accepted once: not again in the same
+/// process, and not after a restart within the 15-minute window (nonces
+/// are spent in the metadata store, not in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_request_is_refused_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn_with(&["--hawk-clients-file", &clients_file(dir.path())]).await;
+    let header = app.hawk(&credentials("manage"), "GET", "__permissions__", None);
+    let here = authority(&app);
+    let (status, me) = replay(&app, &here, &header).await;
+    assert_eq!(
+        (status, &me["clientId"]),
+        (200, &json!("project/releng/manage"))
+    );
+    assert_replay_refused(replay(&app, &here, &header).await, "same process");
+    let app = app.restart().await;
+    assert_replay_refused(replay(&app, &here, &header).await, "after a restart");
+    // A fresh request of the same client still works.
+    let fresh = app.hawk(&credentials("manage"), "GET", "__permissions__", None);
+    assert_eq!(replay(&app, &here, &fresh).await.0, 200);
+}
+
+/// Two processes on one PostgreSQL database: a request captured from one
+/// is refused by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_request_is_refused_by_another_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clients = clients_file(dir.path());
+    let db = tooltool_tests::fresh_database_url().await;
+    let a = spawn_with(&["--hawk-clients-file", &clients, "--database-url", &db]).await;
+    let b = spawn_with(&["--hawk-clients-file", &clients, "--database-url", &db]).await;
+    let header = a.hawk(&credentials("manage"), "GET", "__permissions__", None);
+    assert_eq!(replay(&a, &authority(&a), &header).await.0, 200);
+    assert_replay_refused(
+        replay(&b, &authority(&a), &header).await,
+        "the other process",
+    );
+}

@@ -9,7 +9,7 @@ use tooltool_fs::FsStore;
 use tooltool_jwt::JwtAuthenticator;
 use tooltool_ports::{Authenticator, BlobStore, Chain, Clock, MetadataStore};
 use tooltool_sqlite::SqliteStore;
-use tooltool_taskcluster::{LocalVerifier, TaskclusterVerifier};
+use tooltool_taskcluster::{LocalVerifier, OnceOnly, TaskclusterVerifier};
 
 use crate::config::{Database, HawkVerifier, JwtKey, Regions, Resolved};
 use crate::secrets::{ensure_data_dir, generated_secret, jwt_secret};
@@ -53,37 +53,58 @@ pub async fn open_store(config: &Resolved) -> Result<Arc<dyn MetadataStore>, Str
     }
 }
 
-/// The authenticators of the configured schemes: Bearer always, Hawk when
-/// a verifier is configured.
-fn authenticators(
-    config: &Resolved,
-    clock: &Arc<dyn Clock>,
-) -> Result<Vec<Arc<dyn Authenticator>>, String> {
-    let jwt: Arc<dyn Authenticator> = match (&config.auth.jwt, jwt_secret(config)?) {
-        (JwtKey::PublicKeyFile(path), _) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
-            Arc::new(
-                JwtAuthenticator::rs256(&pem, Arc::clone(clock))
-                    .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
-            )
-        }
-        (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(clock))),
-        (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
-    };
-    let mut authenticators = vec![jwt];
-    match &config.auth.hawk {
-        HawkVerifier::None => {}
-        HawkVerifier::Local(path) => authenticators.push(Arc::new(
-            LocalVerifier::from_file(path, Arc::clone(clock))
-                .map_err(|e| failed("HAWK_CLIENTS_FILE", &e))?,
-        )),
-        HawkVerifier::Taskcluster { root_url, timeout } => authenticators.push(Arc::new(
-            TaskclusterVerifier::new(root_url, *timeout)
-                .map_err(|e| format!("TASKCLUSTER_ROOT_URL: {e}"))?,
-        )),
+/// The verifiers of the configured schemes: Bearer always, Hawk when a
+/// verifier is configured (wrapped in [`OnceOnly`] once the store that
+/// spends its nonces is open).
+struct Verifiers {
+    bearer: Arc<dyn Authenticator>,
+    hawk: Option<Arc<dyn Authenticator>>,
+}
+
+impl Verifiers {
+    fn build(config: &Resolved, clock: &Arc<dyn Clock>) -> Result<Self, String> {
+        let bearer: Arc<dyn Authenticator> = match (&config.auth.jwt, jwt_secret(config)?) {
+            (JwtKey::PublicKeyFile(path), _) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("JWT_PUBLIC_KEY: cannot read {}: {e}", path.display()))?;
+                Arc::new(
+                    JwtAuthenticator::rs256(&pem, Arc::clone(clock))
+                        .map_err(|e| format!("JWT_PUBLIC_KEY: {e}"))?,
+                )
+            }
+            (_, Some(secret)) => Arc::new(JwtAuthenticator::hs256(&secret, Arc::clone(clock))),
+            (_, None) => return Err("JWT_SECRET: no key to verify tokens with".into()),
+        };
+        let hawk: Option<Arc<dyn Authenticator>> = match &config.auth.hawk {
+            HawkVerifier::None => None,
+            HawkVerifier::Local(path) => Some(Arc::new(
+                LocalVerifier::from_file(path, Arc::clone(clock))
+                    .map_err(|e| failed("HAWK_CLIENTS_FILE", &e))?,
+            )),
+            HawkVerifier::Taskcluster { root_url, timeout } => Some(Arc::new(
+                TaskclusterVerifier::new(root_url, *timeout)
+                    .map_err(|e| format!("TASKCLUSTER_ROOT_URL: {e}"))?,
+            )),
+        };
+        Ok(Self { bearer, hawk })
     }
-    Ok(authenticators)
+
+    /// The authenticators the service tries, Hawk's nonces spent in `store`.
+    fn with_store(
+        self,
+        store: &Arc<dyn MetadataStore>,
+        clock: &Arc<dyn Clock>,
+    ) -> Vec<Arc<dyn Authenticator>> {
+        let mut all = vec![self.bearer];
+        if let Some(hawk) = self.hawk {
+            all.push(Arc::new(OnceOnly::new(
+                hawk,
+                Arc::clone(store),
+                Arc::clone(clock),
+            )));
+        }
+        all
+    }
 }
 
 /// The store of every configured region, in configuration order; S3
@@ -154,9 +175,10 @@ fn s3_start_failure(
 /// setting stops start-up with its one line and no side effect.
 pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     ensure_data_dir(&config)?;
-    let authenticators = authenticators(&config, &clock)?;
+    let verifiers = Verifiers::build(&config, &clock)?;
     let regions = regions(&config).await?;
     let store = open_store(&config).await?;
+    let authenticators = verifiers.with_store(&store, &clock);
     let mut settings = Settings::new(config.auth.permissions.clone());
     settings.upload_expires = config.storage.upload_expires;
     settings.download_expires = config.storage.download_expires;

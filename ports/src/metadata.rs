@@ -279,6 +279,25 @@ pub trait MetadataStore: Send + Sync {
     /// changes, when a batch with this id exists.
     async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError>;
 
+    /// Spends a one-time credential value (a Hawk nonce: `key` is a hash of
+    /// client id, nonce and timestamp) until `expires`, the end of the
+    /// window in which its credential is accepted. MUST answer `Ok(true)`
+    /// to exactly one of all calls with one key — concurrent calls, other
+    /// processes sharing the store, calls after a restart — until
+    /// [`MetadataStore::forget_nonces`] forgets it, and `Ok(false)` to the
+    /// others; durable before it answers `true`.
+    async fn spend_nonce(
+        &self,
+        key: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<bool, MetadataError>;
+
+    /// Forgets the nonces whose `expires` is before `before` (their
+    /// credentials are refused by the timestamp window anyway), returning
+    /// how many; the sweep job calls it so the table stays the size of one
+    /// window's traffic.
+    async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError>;
+
     /// Database connections checked out of the pool right now, for metrics;
     /// `None` for stores without a pool.
     fn connections_in_use(&self) -> Option<u64> {

@@ -40,6 +40,7 @@ pub struct TestApp {
     /// A client that does not follow redirects.
     pub http: reqwest::Client,
     jwt_secret: Vec<u8>,
+    args: Vec<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -76,12 +77,34 @@ impl TestApp {
 
     /// Stops the server, waiting for in-flight requests.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Stops the server and starts a new one, as a restarted process: the
+    /// same address, data directory and settings, nothing kept in memory.
+    pub async fn restart(mut self) -> TestApp {
+        let address = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        self.shut_down().await;
+        // std's listeners set SO_REUSEADDR, so the port binds again at once.
+        let listener = std::net::TcpListener::bind(&address).expect("bind the same port");
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let args = std::mem::take(&mut self.args);
+        // The old service (and its store's lock on the data) goes first.
+        drop(self);
+        start(dir, listener, args).await
     }
 }
 
@@ -103,6 +126,16 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(args: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let args = args.iter().map(|a| (*a).to_owned()).collect();
+    start(dir, listener, args).await
+}
+
+/// Starts a server on `listener` with its data in `dir`.
+async fn start(
+    dir: tempfile::TempDir,
+    listener: std::net::TcpListener,
+    args: Vec<String>,
+) -> TestApp {
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
     let url = format!("http://127.0.0.1:{port}");
@@ -127,7 +160,7 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    if !args.contains(&"--public-url") {
+    if !args.iter().any(|a| a == "--public-url") {
         argv.extend(["--public-url".to_owned(), url.clone()]);
     }
     argv.extend(args.iter().map(|a| a.replace("{dir}", &data_dir)));
@@ -155,6 +188,7 @@ pub async fn spawn_with(args: &[&str]) -> TestApp {
             .build()
             .expect("client"),
         jwt_secret: secret.as_bytes().to_vec(),
+        args,
         shutdown: Some(tx),
         server: Some(server),
     }

@@ -16,6 +16,7 @@ mod batches;
 mod files;
 mod import;
 pub mod legacy;
+mod nonces;
 mod replication;
 mod rows;
 mod startup;
@@ -356,6 +357,18 @@ impl MetadataStore for PgStore {
     fn connections_in_use(&self) -> Option<u64> {
         let s = self.pool.status();
         Some(s.size.saturating_sub(s.available) as u64)
+    }
+
+    async fn spend_nonce(
+        &self,
+        key: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<bool, MetadataError> {
+        nonces::spend(&**self.client().await?, &key, expires).await
+    }
+
+    async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError> {
+        nonces::forget(&**self.client().await?, before).await
     }
 
     async fn ping(&self) -> Result<(), MetadataError> {

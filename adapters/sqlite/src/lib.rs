@@ -18,6 +18,7 @@
 mod batches;
 mod files;
 mod import;
+mod nonces;
 mod replication;
 mod rows;
 mod uploads;
@@ -330,6 +331,18 @@ impl MetadataStore for SqliteStore {
 
     async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
         self.tx(move |tx| import::batch(tx, &batch)).await
+    }
+
+    async fn spend_nonce(
+        &self,
+        key: [u8; 32],
+        expires: DateTime<Utc>,
+    ) -> Result<bool, MetadataError> {
+        self.tx(move |tx| nonces::spend(tx, &key, expires)).await
+    }
+
+    async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError> {
+        self.tx(move |tx| nonces::forget(tx, before)).await
     }
 
     /// Also fails when the database's file system is almost full: writes

@@ -1,7 +1,8 @@
 //! Taskcluster Hawk authentication (PROTOCOL.md §4): parse the header
 //! strictly, then verify it either by asking Taskcluster
 //! ([`TaskclusterVerifier`]) or against a local list of clients
-//! ([`LocalVerifier`]).
+//! ([`LocalVerifier`]); either behind [`OnceOnly`], which spends each
+//! nonce once in the metadata store.
 //!
 //! The resource a request is verified against is its path **with** the
 //! query string, exactly as the Mozilla client signs it (the originals used
@@ -9,10 +10,12 @@
 
 mod header;
 mod local;
+mod once;
 mod remote;
 
 pub use header::{HawkHeader, SignedRequest, normalized_string, payload_hash, sign};
 pub use local::{ClientsFileError, HawkClient, LocalVerifier};
+pub use once::{OnceOnly, SKEW_SECS};
 pub use remote::TaskclusterVerifier;
 
 #[cfg(feature = "fake")]

@@ -1,7 +1,6 @@
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -14,12 +13,7 @@ use tooltool_domain::{Principal, ScopeSet};
 use tooltool_ports::{AuthError, AuthRequest, Authenticator, Clock};
 
 use crate::header::{HawkHeader, normalized_string, payload_hash};
-
-/// Taskcluster's tolerance between a client's clock and ours.
-const SKEW_SECS: i64 = 15 * 60;
-/// Nonces remembered at most; beyond it the oldest are forgotten first, so
-/// a flood narrows the replay window instead of exhausting memory.
-const MAX_NONCES: usize = 1 << 20;
+use crate::once::within_window;
 
 /// One entry of `HAWK_CLIENTS_FILE`.
 #[derive(Clone, Deserialize)]
@@ -51,44 +45,12 @@ pub enum ClientsFileError {
     Empty(String, String),
 }
 
-/// Nonces seen within the timestamp window, per client.
-struct Nonces {
-    seen: HashMap<u64, i64>,
-    order: VecDeque<(i64, u64)>,
-    hasher: RandomState,
-}
-
-impl Nonces {
-    /// Records the nonce; `false` when it was already used.
-    fn fresh(&mut self, id: &str, nonce: &str, ts: i64, now: i64) -> bool {
-        // Forget nonces whose timestamps the window already refuses.
-        while let Some(&(expires, key)) = self.order.front() {
-            if expires >= now && self.order.len() < MAX_NONCES {
-                break;
-            }
-            self.order.pop_front();
-            if self.seen.get(&key) == Some(&expires) {
-                self.seen.remove(&key);
-            }
-        }
-        let key = self.hasher.hash_one((id, nonce, ts));
-        if self.seen.contains_key(&key) {
-            return false;
-        }
-        let expires = ts + SKEW_SECS;
-        self.seen.insert(key, expires);
-        self.order.push_back((expires, key));
-        true
-    }
-}
-
 /// Verifies Hawk headers against a fixed list of clients, as Taskcluster
 /// would: HMAC-SHA256 with the access token, ±15 minutes, payload hash
-/// when sent, and no nonce twice.
+/// when sent. Nonces are [`crate::OnceOnly`]'s concern, in front of it.
 pub struct LocalVerifier {
     clients: HashMap<String, (Vec<u8>, ScopeSet)>,
     clock: Arc<dyn Clock>,
-    nonces: Mutex<Nonces>,
 }
 
 impl std::fmt::Debug for LocalVerifier {
@@ -116,11 +78,6 @@ impl LocalVerifier {
                 })
                 .collect(),
             clock,
-            nonces: Mutex::new(Nonces {
-                seen: HashMap::new(),
-                order: VecDeque::new(),
-                hasher: RandomState::new(),
-            }),
         }
     }
 
@@ -196,7 +153,7 @@ impl Authenticator for LocalVerifier {
             return Err(refuse(format!("unknown Hawk client {:?}", header.id)));
         };
         let now = self.clock.now().timestamp();
-        if (now - header.ts).abs() > SKEW_SECS {
+        if !within_window(header.ts, now) {
             return Err(refuse(
                 "the Hawk timestamp is more than 15 minutes away from the server's clock",
             ));
@@ -223,18 +180,6 @@ impl Authenticator for LocalVerifier {
             refuse("the Hawk mac does not match: wrong access token, or the request was altered")
         })?;
         check_payload(&header, request)?;
-        // Only a verified request may spend a nonce, so forgeries cannot
-        // fill the cache with other clients' nonces.
-        let fresh = self
-            .nonces
-            .lock()
-            .map_err(|_| AuthError::unavailable("nonce cache poisoned"))?
-            .fresh(&header.id, &header.nonce, header.ts, now);
-        if !fresh {
-            return Err(refuse(
-                "this Hawk nonce was already used: requests cannot be replayed",
-            ));
-        }
         Ok(Principal::authenticated(header.id, scopes.clone()))
     }
 }

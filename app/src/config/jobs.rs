@@ -17,7 +17,8 @@ pub struct JobsArgs {
     /// How often the in-process job replicates files between regions (`0` = off).
     #[arg(long, env = "REPLICATE_INTERVAL", default_value = "60s", value_parser = parse_interval)]
     pub replicate_interval: Duration,
-    /// How often the in-process job sweeps abandoned uploads (`0` = off).
+    /// How often the in-process job sweeps abandoned uploads, stray staging
+    /// objects and spent Hawk nonces (`0` = off).
     #[arg(long, env = "SWEEP_INTERVAL", default_value = "1h", value_parser = parse_interval)]
     pub sweep_interval: Duration,
 }

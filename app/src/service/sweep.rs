@@ -1,6 +1,7 @@
 //! The sweep: drops slots abandoned long ago with their objects, and
 //! deletes staging objects that no slot owns (what a crash or a lost
-//! record leaves behind), once they are older than a grace period.
+//! record leaves behind), once they are older than a grace period; and
+//! forgets Hawk nonces whose timestamp window has closed.
 
 use tooltool_ports::UseCaseError;
 
@@ -12,6 +13,7 @@ impl Service {
     /// objects that no slot owns. Returns how many objects were deleted.
     pub async fn sweep(&self) -> Result<usize, UseCaseError> {
         let now = self.clock.now();
+        self.store.forget_nonces(now).await.map_err(store_error)?;
         let abandoned = self
             .store
             .drop_abandoned_uploads(earlier(now, self.settings.abandon_after))

@@ -30,6 +30,7 @@ macro_rules! metadata_store_contract {
             searches_page_with_cursors,
             search_pages_end_at_the_file_budget,
             batches_are_found_by_author_among_many,
+            nonces_are_spent_once,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -672,6 +672,12 @@ async fn sweep_drops_abandoned_slots_and_unowned_staging_objects() {
     let stray = StagingKey::new(digest(b"stray"), "ffffffffffffffff").expect("valid");
     let owned = StagingKey::new(digest(b"owned"), "eeeeeeeeeeeeeeee").expect("valid");
     let mut store = MockMetadataStore::new();
+    // Nonces whose window closed before now are forgotten.
+    store
+        .expect_forget_nonces()
+        .withf(|before| *before == now())
+        .times(1)
+        .returning(|_| Ok(3));
     let a = abandoned.clone();
     store
         .expect_drop_abandoned_uploads()

@@ -1,5 +1,6 @@
 //! The MetadataStore contract: shared helpers here, the cases by concern
-//! in `batches.rs`, `search.rs`, `uploads.rs` and `files.rs`.
+//! in `batches.rs`, `search.rs`, `uploads.rs`, `files.rs` and
+//! `nonces.rs`.
 
 use std::sync::Arc;
 
@@ -13,11 +14,13 @@ type Store = Arc<dyn MetadataStore>;
 
 mod batches;
 mod files;
+mod nonces;
 mod search;
 mod uploads;
 
 pub use batches::*;
 pub use files::*;
+pub use nonces::*;
 pub use search::*;
 pub use uploads::*;
 
