@@ -1,20 +1,28 @@
 //! `tooltool import-legacy`: copies an original tooltool database into
 //! the configured store (reading it is the PostgreSQL adapter's `legacy`).
 
-use tooltool_ports::{Chain, FileRecord};
+use tooltool_ports::{Chain, FileRecord, Imported, MetadataError, MetadataStore, WhenTaken};
 
 use crate::config::Resolved;
 use crate::wiring::open_store;
 
 /// Copies an original tooltool database into the configured store, batch
 /// by batch (each in one transaction), printing progress on stderr.
-/// Idempotent: batches already present are skipped.
+/// Idempotent: batches already present are skipped. With
+/// [`WhenTaken::Renumber`], batches whose id is taken here by a different
+/// batch are imported in a second pass, under new ids above every id of
+/// the first, so that no renumbered batch takes the id of an original
+/// batch that comes later.
 ///
 /// # Errors
-/// When either database fails, or a batch id of the original is taken here
-/// by a different batch; what was imported until then stays.
-pub async fn import_legacy(config: &Resolved, from: &str) -> Result<String, String> {
-    const PAGE: i64 = 500;
+/// When either database fails, or (with [`WhenTaken::Refuse`]) a batch id
+/// of the original is taken here by a different batch; what was imported
+/// until then stays.
+pub async fn import_legacy(
+    config: &Resolved,
+    from: &str,
+    when_taken: WhenTaken,
+) -> Result<String, String> {
     let reader = tooltool_postgres::legacy::LegacyReader::connect(from).await?;
     let counts = reader.counts().await?;
     let store = open_store(config).await?;
@@ -22,57 +30,141 @@ pub async fn import_legacy(config: &Resolved, from: &str) -> Result<String, Stri
         "original database: {} batches, {} files, {} instances, {} pending uploads",
         counts.batches, counts.files, counts.instances, counts.pending_uploads
     );
-    let (mut imported, mut present, mut skipped) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
+    pass(
+        &reader,
+        &*store,
+        Pass::KeepIds(when_taken),
+        counts.batches,
+        &mut tally,
+    )
+    .await?;
+    if tally.deferred > 0 {
+        eprintln!(
+            "{} batches have ids taken here: renumbering them",
+            tally.deferred
+        );
+        let mut second = Tally::default();
+        pass(
+            &reader,
+            &*store,
+            Pass::Renumber,
+            counts.batches,
+            &mut second,
+        )
+        .await?;
+        tally.renumbered = second.renumbered;
+    }
+    Ok(format!(
+        "import-legacy: {} batches imported ({} under new ids), {} already present, {} skipped; \
+         {} pending uploads not imported (their files come without a copy: upload them again)",
+        tally.imported + tally.renumbered,
+        tally.renumbered,
+        tally.present,
+        tally.skipped,
+        counts.pending_uploads
+    ))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Batches keep their ids; taken ones are refused, or deferred to a
+    /// renumbering pass.
+    KeepIds(WhenTaken),
+    /// Every batch not yet present is given a new id.
+    Renumber,
+}
+
+#[derive(Default)]
+struct Tally {
+    imported: u64,
+    renumbered: u64,
+    present: u64,
+    skipped: u64,
+    deferred: u64,
+}
+
+/// One walk over the original's batches.
+async fn pass(
+    reader: &tooltool_postgres::legacy::LegacyReader,
+    store: &dyn MetadataStore,
+    mode: Pass,
+    total: u64,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    const PAGE: i64 = 500;
+    let failed = |e: MetadataError| Chain(&e).to_string();
     let mut after = i64::MIN;
+    let mut seen = 0u64;
     loop {
         let page = reader.batches_after(after, PAGE).await?;
         let Some(last) = page.last_id else { break };
         after = last;
         for why in page.skipped {
-            eprintln!("skipped {why}");
-            skipped += 1;
+            if matches!(mode, Pass::KeepIds(_)) {
+                eprintln!("skipped {why}");
+            }
+            tally.skipped += 1;
+            seen += 1;
         }
         for batch in page.batches {
+            seen += 1;
             let id = batch.id;
-            let wanted = contents(&batch.author, &batch.message, &batch.files);
-            if store
-                .import_batch(batch)
-                .await
-                .map_err(|e| Chain(&e).to_string())?
-            {
-                imported += 1;
+            if let Pass::Renumber = mode {
+                match store
+                    .import_batch(batch, WhenTaken::Renumber)
+                    .await
+                    .map_err(failed)?
+                {
+                    Imported::Renumbered(new) => {
+                        eprintln!("batch {id} of the original is batch {new} here");
+                        tally.renumbered += 1;
+                    }
+                    Imported::Kept | Imported::Present(_) | Imported::Taken => {}
+                }
                 continue;
             }
-            // The id is taken: by this batch, imported before (running
-            // again changes nothing), or by another one, which must not
-            // leave the original's batch and its files silently out.
-            let here = store
-                .get_batch(id)
+            let wanted = contents(&batch.author, &batch.message, &batch.files);
+            match store
+                .import_batch(batch, WhenTaken::Refuse)
                 .await
-                .map_err(|e| Chain(&e).to_string())?
-                .map(|b| contents(&b.author, &b.message, &b.files));
-            if here.as_ref() != Some(&wanted) {
-                return Err(format!(
-                    "batch {id} of the original ({} by {}) is not batch {id} of this \
-                     database: ids are kept so that links stay valid, so import into a database \
-                     that has no batches of its own ({imported} imported before stopping)",
-                    describe(&wanted),
-                    wanted.0,
-                ));
+                .map_err(failed)?
+            {
+                Imported::Kept | Imported::Renumbered(_) => tally.imported += 1,
+                Imported::Present(_) => tally.present += 1,
+                Imported::Taken => {
+                    // Taken: by this batch, imported before legacy ids
+                    // were recorded (running again changes nothing), or by
+                    // another one, which must not leave the original's
+                    // batch and its files silently out.
+                    let here = store
+                        .get_batch(id)
+                        .await
+                        .map_err(failed)?
+                        .map(|b| contents(&b.author, &b.message, &b.files));
+                    if here.as_ref() == Some(&wanted) {
+                        tally.present += 1;
+                    } else if mode == Pass::KeepIds(WhenTaken::Renumber) {
+                        tally.deferred += 1;
+                    } else {
+                        return Err(format!(
+                            "batch {id} of the original ({} by {}) is not batch {id} of this \
+                             database: ids are kept so that links stay valid; run with \
+                             --renumber to import such batches under new ids ({} imported \
+                             before stopping)",
+                            describe(&wanted),
+                            wanted.0,
+                            tally.imported,
+                        ));
+                    }
+                }
             }
-            present += 1;
         }
-        eprintln!(
-            "… {}/{} batches",
-            imported + present + skipped,
-            counts.batches
-        );
+        if matches!(mode, Pass::KeepIds(_)) {
+            eprintln!("… {seen}/{total} batches");
+        }
     }
-    Ok(format!(
-        "import-legacy: {imported} batches imported, {present} already present, {} skipped; \
-         {} pending uploads not imported (their files come without a copy: upload them again)",
-        skipped, counts.pending_uploads
-    ))
+    Ok(())
 }
 
 /// What identifies a batch's contents: author, message, filename → digest.

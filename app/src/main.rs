@@ -4,7 +4,7 @@ use std::sync::Arc;
 use tooltool::SystemClock;
 use tooltool::config::{Cli, Command};
 use tooltool::jobs::Job;
-use tooltool_ports::Chain;
+use tooltool_ports::{Chain, WhenTaken};
 
 /// Prints one line and fails, the way every start-up error should look.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -132,13 +132,20 @@ async fn main() -> ExitCode {
             print!("{}", tooltool_http::openapi_json(&config.listen.public_url));
             ExitCode::SUCCESS
         }
-        Command::ImportLegacy { from } => match tooltool::import_legacy(&config, &from).await {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
+        Command::ImportLegacy { from, renumber } => {
+            let when_taken = if renumber {
+                WhenTaken::Renumber
+            } else {
+                WhenTaken::Refuse
+            };
+            match tooltool::import_legacy(&config, &from, when_taken).await {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("import-legacy: {e}")),
             }
-            Err(e) => fail(format!("import-legacy: {e}")),
-        },
+        }
         Command::CheckPendingUploads => run_job(config, Job::Verify).await,
         Command::Replicate => run_job(config, Job::Replicate).await,
         Command::Sweep => run_job(config, Job::Sweep).await,

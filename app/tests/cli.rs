@@ -555,7 +555,7 @@ async fn import_legacy_copies_the_original_database_once() {
     assert!(first.status.success(), "{}", stderr(&first));
     let text = String::from_utf8(first.stdout.clone()).expect("utf-8");
     assert!(
-        text.contains("2 batches imported, 0 already present, 1 skipped"),
+        text.contains("2 batches imported (0 under new ids), 0 already present, 1 skipped"),
         "{text}"
     );
     assert!(text.contains("1 pending uploads not imported"), "{text}");
@@ -570,7 +570,7 @@ async fn import_legacy_copies_the_original_database_once() {
     );
     let text = String::from_utf8(again.stdout).expect("utf-8");
     assert!(
-        text.contains("0 batches imported, 2 already present, 1 skipped"),
+        text.contains("0 batches imported (0 under new ids), 2 already present, 1 skipped"),
         "idempotent: {text}"
     );
 
@@ -992,4 +992,55 @@ async fn import_legacy_refuses_an_id_taken_by_another_batch() {
         last.contains("import-legacy: batch 1 of the original (2 files by releng@mozilla.com) is not batch 1 of this database"),
         "{err}"
     );
+    assert!(last.contains("run with --renumber"), "{err}");
+
+    // With --renumber, the original's batch 1 gets an id above every one of
+    // the original's (its batch 3 keeps its id); a rerun changes nothing.
+    let renumber = ["import-legacy", "--from", &from, "--renumber"];
+    let env = [("DATA_DIR", data), ("LOG_LEVEL", "error")];
+    let out = tooltool(&renumber, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8");
+    assert!(
+        text.contains("2 batches imported (1 under new ids), 0 already present, 1 skipped"),
+        "{text}"
+    );
+    let err = stderr(&out);
+    let new_id: i64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("batch 1 of the original is batch "))
+        .and_then(|rest| rest.strip_suffix(" here"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the new id is printed: {err}"));
+    assert!(new_id > 3, "{new_id}");
+    let again = tooltool(&renumber, &env);
+    let text = String::from_utf8(again.stdout).expect("utf-8");
+    assert!(
+        text.contains("0 batches imported (0 under new ids), 2 already present, 1 skipped"),
+        "idempotent: {text}"
+    );
+
+    let server = Server::start(data, &[]);
+    let get = |id: i64| {
+        let url = format!("{}/upload/{id}", server.url);
+        async move {
+            reqwest::get(url)
+                .await
+                .expect("get")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let mine = get(1).await;
+    assert_eq!(mine["message"], "our own first batch", "{mine}");
+    let renumbered = get(new_id).await;
+    assert_eq!(renumbered["message"], "first", "{renumbered}");
+    assert_eq!(renumbered["author"], "releng@mozilla.com");
+    assert_eq!(
+        renumbered["files"].as_object().map(serde_json::Map::len),
+        Some(2)
+    );
+    let third = get(3).await;
+    assert_eq!(third["message"], "third", "{third}");
 }

@@ -31,8 +31,8 @@ pub use error::{
     low_space_at,
 };
 pub use metadata::{
-    BatchRecord, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore, NewBatch,
-    PendingUpload, UploadState,
+    BatchRecord, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError, MetadataStore,
+    NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 pub use metrics::{Metrics, NoMetrics};
 

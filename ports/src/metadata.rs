@@ -82,13 +82,39 @@ pub struct CreatedBatch {
 /// A batch of the original service, as `import-legacy` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedBatch {
-    /// Kept as is, so links to `/upload/<id>` stay valid.
+    /// Its id in the original; kept when free, so links to `/upload/<id>`
+    /// stay valid, and recorded as its legacy id in any case.
     pub id: i64,
     pub uploaded: DateTime<Utc>,
     pub author: String,
     pub message: String,
     /// Filename → file with the regions that hold it.
     pub files: Vec<(String, FileRecord)>,
+}
+
+/// What [`MetadataStore::import_batch`] does when the batch's id is taken
+/// by a batch not imported from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenTaken {
+    /// Store nothing and answer [`Imported::Taken`].
+    Refuse,
+    /// Store it under a new id, as a new batch would get.
+    Renumber,
+}
+
+/// Where [`MetadataStore::import_batch`] put a batch of the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// Stored under its own id.
+    Kept,
+    /// Stored under this new id, its own being taken.
+    Renumbered(i64),
+    /// Imported before, as this batch (found by its legacy id); nothing
+    /// changed.
+    Present(i64),
+    /// Its id is taken by a batch with no legacy id of it (one of ours, or
+    /// one imported before legacy ids were recorded); nothing changed.
+    Taken,
 }
 
 /// Everything `upload/complete` needs to know about one digest.
@@ -273,11 +299,19 @@ pub trait MetadataStore: Send + Sync {
     /// is no longer configured cannot be served.
     async fn instance_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError>;
 
-    /// Imports one batch of the original service in one transaction, ids
-    /// kept: files are created when absent (an existing file keeps its
-    /// state), their instances added. Idempotent: `false`, and nothing
-    /// changes, when a batch with this id exists.
-    async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError>;
+    /// Imports one batch of the original service in one transaction, its
+    /// original id recorded as its legacy id: files are created when absent
+    /// (an existing file keeps its state), their instances added.
+    /// Idempotent: a batch whose legacy id is recorded is
+    /// [`Imported::Present`]. Otherwise the batch keeps its id when free;
+    /// when taken, `when_taken` decides. Later new batches MUST get ids
+    /// above every imported one. Legacy ids are those of one original
+    /// database.
+    async fn import_batch(
+        &self,
+        batch: ImportedBatch,
+        when_taken: WhenTaken,
+    ) -> Result<Imported, MetadataError>;
 
     /// Spends a one-time credential value (a Hawk nonce: `key` is a hash of
     /// client id, nonce and timestamp) until `expires`, the end of the

@@ -1,28 +1,51 @@
-//! Importing batches of the original service (`import-legacy`), ids kept.
+//! Importing batches of the original service (`import-legacy`): ids kept
+//! when free, the original id recorded as the legacy id.
 //! Reading the original database is `legacy.rs`.
 
 use tokio_postgres::Transaction;
 use tooltool_domain::RegionName;
-use tooltool_ports::{ImportedBatch, MetadataError};
+use tooltool_ports::{Imported, ImportedBatch, MetadataError, WhenTaken};
 
 use crate::rows::{db_error, to_i64};
 
-/// Imports `batch` inside `tx` unless its id exists; `false` when it did.
+/// Imports `batch` inside `tx`.
 pub(crate) async fn batch(
     tx: &Transaction<'_>,
     batch: &ImportedBatch,
-) -> Result<bool, MetadataError> {
-    let inserted = tx
-        .execute(
-            "INSERT INTO batches (id, uploaded, author, message) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO NOTHING",
+    when_taken: WhenTaken,
+) -> Result<Imported, MetadataError> {
+    if let Some(row) = tx
+        .query_opt("SELECT id FROM batches WHERE legacy_id = $1", &[&batch.id])
+        .await
+        .map_err(db_error)?
+    {
+        return Ok(Imported::Present(row.get(0)));
+    }
+    let kept = tx
+        .query_opt(
+            "INSERT INTO batches (id, uploaded, author, message, legacy_id) \
+             VALUES ($1, $2, $3, $4, $1) ON CONFLICT (id) DO NOTHING RETURNING id",
             &[&batch.id, &batch.uploaded, &batch.author, &batch.message],
         )
         .await
         .map_err(db_error)?;
-    if inserted == 0 {
-        return Ok(false);
-    }
+    let (id, outcome) = match (kept, when_taken) {
+        (Some(_), _) => (batch.id, Imported::Kept),
+        (None, WhenTaken::Refuse) => return Ok(Imported::Taken),
+        (None, WhenTaken::Renumber) => {
+            // The id the sequence gives a new batch.
+            let row = tx
+                .query_one(
+                    "INSERT INTO batches (uploaded, author, message, legacy_id) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    &[&batch.uploaded, &batch.author, &batch.message, &batch.id],
+                )
+                .await
+                .map_err(db_error)?;
+            let id: i64 = row.get(0);
+            (id, Imported::Renumbered(id))
+        }
+    };
     for (filename, file) in &batch.files {
         tx.execute(
             "INSERT INTO files (digest, size, visibility) VALUES ($1, $2, $3) \
@@ -46,7 +69,7 @@ pub(crate) async fn batch(
         tx.execute(
             "INSERT INTO batch_files (batch_id, file_id, filename) \
              SELECT $1, id, $3 FROM files WHERE digest = $2 ON CONFLICT DO NOTHING",
-            &[&batch.id, &file.digest.as_str(), filename],
+            &[&id, &file.digest.as_str(), filename],
         )
         .await
         .map_err(db_error)?;
@@ -58,5 +81,5 @@ pub(crate) async fn batch(
     )
     .await
     .map_err(db_error)?;
-    Ok(true)
+    Ok(outcome)
 }

@@ -31,8 +31,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Cause, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore,
-    NewBatch, PendingUpload, UploadState,
+    BatchRecord, Cause, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError,
+    MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
 use crate::rows::{db_error, pool_error};
@@ -349,9 +349,15 @@ impl MetadataStore for PgStore {
         replication::instance_regions(&**self.client().await?).await
     }
 
-    async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
-        self.in_transaction(false, async |tx| import::batch(tx, &batch).await)
-            .await
+    async fn import_batch(
+        &self,
+        batch: ImportedBatch,
+        when_taken: WhenTaken,
+    ) -> Result<Imported, MetadataError> {
+        self.in_transaction(false, async |tx| {
+            import::batch(tx, &batch, when_taken).await
+        })
+        .await
     }
 
     fn connections_in_use(&self) -> Option<u64> {

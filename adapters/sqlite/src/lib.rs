@@ -31,8 +31,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction};
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Context, CreatedBatch, FileRecord, ImportedBatch, MetadataError, MetadataStore,
-    NewBatch, PendingUpload, UploadState,
+    BatchRecord, Context, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError,
+    MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
 use crate::rows::internal;
@@ -329,8 +329,13 @@ impl MetadataStore for SqliteStore {
         self.read(|tx| replication::instance_regions(tx)).await
     }
 
-    async fn import_batch(&self, batch: ImportedBatch) -> Result<bool, MetadataError> {
-        self.tx(move |tx| import::batch(tx, &batch)).await
+    async fn import_batch(
+        &self,
+        batch: ImportedBatch,
+        when_taken: WhenTaken,
+    ) -> Result<Imported, MetadataError> {
+        self.tx(move |tx| import::batch(tx, &batch, when_taken))
+            .await
     }
 
     async fn spend_nonce(

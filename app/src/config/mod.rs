@@ -69,6 +69,11 @@ pub enum Command {
         /// PostgreSQL URL of the original database.
         #[arg(long)]
         from: String,
+        /// Import a batch whose id is taken here by a different batch under a
+        /// new id (printed) instead of stopping; its original id is recorded,
+        /// so running again still changes nothing.
+        #[arg(long)]
+        renumber: bool,
     },
     /// Verify pending uploads once, print what happened, and exit. The embedded
     /// store admits one process, so this runs only while no server uses DATA_DIR.

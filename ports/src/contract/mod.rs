@@ -27,6 +27,7 @@ macro_rules! metadata_store_contract {
             backlog_counts_pending_uploads_and_missing_regions,
             instance_regions_count_files_per_region,
             legacy_batches_import_once_with_their_ids,
+            legacy_batches_renumber_when_their_id_is_taken,
             searches_page_with_cursors,
             search_pages_end_at_the_file_budget,
             batches_are_found_by_author_among_many,

@@ -1,6 +1,7 @@
 //! Files after upload: replication, management, counts, legacy imports.
 
 use super::*;
+use crate::{Imported, WhenTaken};
 
 pub async fn replication_claims(store: Store) {
     let d = upload_and_complete(&store, "r", "replicate me", Visibility::Public).await;
@@ -182,10 +183,20 @@ pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
             ("lost.txt".into(), lost.clone()),
         ],
     };
-    assert!(store.import_batch(imported.clone()).await.expect("import"));
-    assert!(
-        !store.import_batch(imported.clone()).await.expect("again"),
-        "idempotent"
+    assert_eq!(
+        store
+            .import_batch(imported.clone(), WhenTaken::Refuse)
+            .await
+            .expect("import"),
+        Imported::Kept
+    );
+    assert_eq!(
+        store
+            .import_batch(imported.clone(), WhenTaken::Renumber)
+            .await
+            .expect("again"),
+        Imported::Present(4242),
+        "idempotent, whatever the policy"
     );
     let b = store.get_batch(4242).await.expect("read").expect("kept id");
     assert_eq!(
@@ -225,4 +236,78 @@ pub async fn legacy_batches_import_once_with_their_ids(store: Store) {
             "{q}: imported batches are found by message and by author"
         );
     }
+}
+
+/// A batch of the original whose id is taken by one of ours: refused, or
+/// stored under a new id above every other and found again by its legacy
+/// id; our batch is untouched.
+pub async fn legacy_batches_renumber_when_their_id_is_taken(store: Store) {
+    let ours = store
+        .create_batch(batch(
+            "ours",
+            vec![file("ours.txt", "our own", Visibility::Public)],
+        ))
+        .await
+        .expect("batch");
+    let taken = ours.batch.id;
+    let theirs = crate::FileRecord {
+        digest: digest_of(b"legacy content"),
+        size: 14,
+        visibility: Visibility::Public,
+        instances: vec![region("us-east-1")],
+    };
+    let legacy = crate::ImportedBatch {
+        id: taken,
+        uploaded: t0(),
+        author: "releng@mozilla.com".into(),
+        message: "Bug 2 - legacy".into(),
+        files: vec![("legacy.txt".into(), theirs.clone())],
+    };
+    assert_eq!(
+        store
+            .import_batch(legacy.clone(), WhenTaken::Refuse)
+            .await
+            .expect("import"),
+        Imported::Taken
+    );
+    assert_eq!(
+        store.get_file(&theirs.digest).await.expect("read"),
+        None,
+        "a refused import stores nothing"
+    );
+    let Imported::Renumbered(new) = store
+        .import_batch(legacy.clone(), WhenTaken::Renumber)
+        .await
+        .expect("renumber")
+    else {
+        panic!("expected a new id");
+    };
+    assert!(new > taken, "{new} > {taken}");
+    let b = store
+        .get_batch(new)
+        .await
+        .expect("read")
+        .expect("renumbered");
+    assert_eq!(b.message, "Bug 2 - legacy");
+    assert_eq!(b.files, vec![("legacy.txt".into(), theirs)]);
+    let mine = store.get_batch(taken).await.expect("read").expect("ours");
+    assert_eq!(mine.message, "ours", "our batch is untouched");
+    for when_taken in [WhenTaken::Refuse, WhenTaken::Renumber] {
+        assert_eq!(
+            store
+                .import_batch(legacy.clone(), when_taken)
+                .await
+                .expect("again"),
+            Imported::Present(new),
+            "found by its legacy id"
+        );
+    }
+    let next = store
+        .create_batch(batch(
+            "after",
+            vec![file("after.txt", "after the import", Visibility::Public)],
+        ))
+        .await
+        .expect("batch");
+    assert!(next.batch.id > new, "{} > {new}", next.batch.id);
 }
