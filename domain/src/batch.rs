@@ -110,6 +110,8 @@ pub const MAX_FILES_PER_BATCH: usize = 4096;
 /// ends before the batch that would go beyond, unless that batch is its
 /// first (a batch is never split).
 pub const MAX_FILES_PER_PAGE: usize = 4096;
+/// Most results a search page may be asked for (`limit`).
+pub const MAX_PAGE_LIMIT: usize = 1000;
 
 /// How many of a page's candidate batches (newest first, as their file
 /// counts) the page holds under [`MAX_FILES_PER_PAGE`]: at least one when

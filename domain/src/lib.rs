@@ -18,8 +18,8 @@ mod visibility;
 
 pub use batch::{
     BatchError, DeclaredFile, ExistingFile, FileDisposition, MAX_FILENAME_BYTES,
-    MAX_FILES_PER_BATCH, MAX_FILES_PER_PAGE, MAX_MESSAGE_BYTES, batches_in_page, check_batch_shape,
-    check_declared, check_filename, reconcile,
+    MAX_FILES_PER_BATCH, MAX_FILES_PER_PAGE, MAX_MESSAGE_BYTES, MAX_PAGE_LIMIT, batches_in_page,
+    check_batch_shape, check_declared, check_filename, reconcile,
 };
 pub use digest::{Digest, InvalidDigest};
 pub use keys::{ObjectKey, StagingKey};

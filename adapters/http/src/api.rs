@@ -14,7 +14,7 @@ use crate::model::{
     Batch, BatchList, CreatedBatch, CreatedBatchResult, Empty, FileList, FileWithInstances,
     PatchBody, UploadBody,
 };
-use crate::params::{DigestParam, SearchTerm};
+use crate::params::{BatchId, DigestParam, PageLimit, SearchTerm};
 use crate::payload::{ApiJson, JsonBody};
 use crate::problem::{BodyErrorResponse, ErrorResponse, Problem};
 use crate::security::Credentials;
@@ -60,10 +60,10 @@ fn region(q: Option<String>) -> Option<RegionName> {
 }
 
 /// A page size as given; its bounds are the use case's to check.
-fn page_limit(limit: Option<String>) -> Result<Option<usize>> {
+fn page_limit(limit: Option<PageLimit>) -> Result<Option<usize>> {
     limit
         .map(|l| {
-            l.parse::<usize>()
+            l.0.parse::<usize>()
                 .map_err(|_| UseCaseError::invalid("limit must be a positive integer").into())
         })
         .transpose()
@@ -182,15 +182,15 @@ impl Api {
         &self,
         q: Query<SearchTerm>,
         /// Only batches with a smaller id (the last id of the previous page).
-        before: Query<Option<String>>,
+        before: Query<Option<BatchId>>,
         /// Results per page, 1 to 1000 (default 100).
-        limit: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
     ) -> Result<ApiJson<BatchList>> {
         let q = q.0.required()?;
         let before = before
             .0
             .map(|b| {
-                b.parse::<i64>()
+                b.0.parse::<i64>()
                     .map_err(|_| ErrorResponse(UseCaseError::invalid("before must be a batch id")))
             })
             .transpose()?;
@@ -210,11 +210,11 @@ impl Api {
         method = "get",
         tag = "Tag::Upload"
     )]
-    async fn get_batch(&self, id: Path<String>) -> Result<ApiJson<Batch>> {
-        let id: i64 = id.parse().map_err(|_| {
+    async fn get_batch(&self, id: Path<BatchId>) -> Result<ApiJson<Batch>> {
+        let id: i64 = id.0.0.parse().map_err(|_| {
             ErrorResponse::from(UseCaseError::not_found(format!(
                 "no upload batch with id {:?}",
-                id.0
+                id.0.0
             )))
         })?;
         let batch = self.service()?.get_batch(id).await?;
@@ -267,7 +267,7 @@ impl Api {
         /// Only files with a greater digest (the last digest of the previous page).
         after: Query<Option<DigestParam>>,
         /// Results per page, 1 to 1000 (default 100).
-        limit: Query<Option<String>>,
+        limit: Query<Option<PageLimit>>,
     ) -> Result<ApiJson<FileList>> {
         let q = q.0.required()?;
         let after = after.0.map(|a| a.parse()).transpose()?;

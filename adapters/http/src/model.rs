@@ -214,9 +214,17 @@ pub struct DeclaredFileDoc {
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct UploadRequestDoc {
-    /// Why these files are uploaded (non-empty).
+    /// Why these files are uploaded: 1 to 4096 bytes of UTF-8, no control
+    /// characters but tab and line breaks.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    ))]
     pub message: String,
-    /// Filename (no `/` or `\`) → declaration; at least one.
+    /// Filename (1 to 255 bytes of UTF-8, no `/`, `\` or control
+    /// characters, not `.` or `..`) → declaration; 1 to 4096 files.
+    #[oai(validator(min_properties = 1, max_properties = 4096))]
     pub files: BTreeMap<String, DeclaredFileDoc>,
 }
 

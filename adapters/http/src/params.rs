@@ -1,5 +1,6 @@
 //! Parameter types whose document says what they accept: a digest
-//! (`pattern`) and the required search term `q`. They take whatever
+//! (`pattern`), the required search term `q`, page sizes and batch ids
+//! (integers). They take whatever
 //! arrives and the operation checks it, because poem-openapi would wrap a
 //! refusal in words of its own ("failed to parse path `param0`: …") where
 //! the protocol prescribes exact sentences (`Invalid sha512 digest`).
@@ -8,7 +9,7 @@ use std::borrow::Cow;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
-use tooltool_domain::Digest;
+use tooltool_domain::{Digest, MAX_PAGE_LIMIT};
 use tooltool_ports::UseCaseError;
 
 use crate::problem::ErrorResponse;
@@ -78,9 +79,64 @@ string_param!(
         ..MetaSchema::new("string")
     }
 );
-string_param!(SearchTerm, "search_term", MetaSchema::new("string"));
+/// What a search term may hold (`tooltool_domain::check_search_term`): no
+/// control character, at most 1024 bytes of UTF-8 (the document's
+/// maxLength counts characters, so it bounds ASCII terms exactly).
+pub const SEARCH_TERM_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+string_param!(
+    SearchTerm,
+    "search_term",
+    MetaSchema {
+        pattern: Some(SEARCH_TERM_PATTERN.to_owned()),
+        max_length: Some(tooltool_domain::MAX_SEARCH_TERM_BYTES),
+        ..MetaSchema::new("string")
+    }
+);
+
+/// A page size as sent (`limit`); the document declares 1 to
+/// [`MAX_PAGE_LIMIT`] (the use case checks it).
+#[derive(Debug, Clone)]
+pub struct PageLimit(pub String);
+
+string_param!(
+    PageLimit,
+    "page_limit",
+    MetaSchema {
+        format: Some("int32"),
+        minimum: Some(1.0),
+        maximum: Some(MAX_PAGE_LIMIT as f64),
+        ..MetaSchema::new("integer")
+    }
+);
+
+/// A batch id as sent (a path's `id`, a cursor's `before`); the document
+/// declares a 64-bit integer.
+#[derive(Debug, Clone)]
+pub struct BatchId(pub String);
+
+string_param!(
+    BatchId,
+    "batch_id",
+    MetaSchema {
+        format: Some("int64"),
+        ..MetaSchema::new("integer")
+    }
+);
 
 impl ParseFromParameter for DigestParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ParseFromParameter for PageLimit {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ParseFromParameter for BatchId {
     fn parse_from_parameter(value: &str) -> ParseResult<Self> {
         Ok(Self(value.to_owned()))
     }

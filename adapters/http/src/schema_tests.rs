@@ -202,6 +202,24 @@ fn parameters_and_statuses_are_documented() {
                 }
                 if name == "q" {
                     assert_eq!(param["required"], true, "{method} {path}");
+                    assert_eq!(
+                        param["schema"]["pattern"],
+                        crate::params::SEARCH_TERM_PATTERN,
+                        "{method} {path}"
+                    );
+                }
+                if matches!(name, "limit" | "before" | "id") {
+                    assert_eq!(param["schema"]["type"], "integer", "{method} {path} {name}");
+                }
+                if name == "limit" {
+                    assert_eq!(
+                        (&param["schema"]["minimum"], &param["schema"]["maximum"]),
+                        (
+                            &serde_json::json!(1.0),
+                            &serde_json::json!(tooltool_domain::MAX_PAGE_LIMIT as f64)
+                        ),
+                        "{method} {path}"
+                    );
                 }
             }
             let has_body = op.get("requestBody").is_some();
@@ -220,6 +238,23 @@ fn parameters_and_statuses_are_documented() {
             tooltool_domain::Digest::parse(&d).is_ok(),
             ok,
             "the pattern is the parser's"
+        );
+    }
+    // The search-term pattern refuses exactly what the domain refuses.
+    let term = regex::Regex::new(crate::params::SEARCH_TERM_PATTERN).expect("pattern");
+    for q in [
+        "clang",
+        "tab\there",
+        "nul\0",
+        "esc\u{1b}",
+        "c1\u{94}",
+        "del\u{7f}",
+        "é ü 😀",
+    ] {
+        assert_eq!(
+            term.is_match(q),
+            tooltool_domain::check_search_term(q).is_ok(),
+            "{q:?}"
         );
     }
     let search = doc.0["paths"]["/upload"]["get"]["description"]

@@ -52,7 +52,7 @@ impl Settings {
             complete_wait: Duration::from_secs(10),
             upload_grace: Duration::from_secs(600),
             retry_after_secs: 1,
-            search_limit: 1000,
+            search_limit: tooltool_domain::MAX_PAGE_LIMIT,
             search_page: 100,
             verify_concurrency: 4,
         }
