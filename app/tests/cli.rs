@@ -1,34 +1,12 @@
 //! The binary's command line: one-line configuration errors, `token`,
 //! `--help`, and the one-process rule of the embedded store.
 
-use std::io::BufRead;
-use std::process::{Child, Command, Output};
-use std::sync::{Arc, Mutex, mpsc};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
-fn tooltool(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
-    cmd.args(args);
-    // Keep the caller's configuration out of the test.
-    for var in [
-        "LISTEN",
-        "PORT",
-        "PUBLIC_URL",
-        "DATA_DIR",
-        "LOCAL_REGIONS",
-        "JWT_SECRET",
-        "JWT_PUBLIC_KEY",
-        "MAX_FILE_SIZE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{Server, stderr, tokio_stream_from, tooltool};
 
 #[test]
 fn bad_configuration_is_one_line_naming_the_variable() {
@@ -185,85 +163,6 @@ fn job_commands_run_once_and_refuse_a_store_in_use() {
         "{}",
         stderr(&out)
     );
-}
-
-/// The binary serving on a free port, its log lines collected as they
-/// come, so that tests wait for what it says (that it serves, that it
-/// shuts down) instead of sleeping.
-struct Server {
-    child: Child,
-    url: String,
-    lines: Arc<Mutex<Vec<String>>>,
-    said: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Starts the server with `env`, and returns once it says it serves.
-    fn start(data: &str, env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tooltool"));
-        cmd.env("DATA_DIR", data)
-            .env("LISTEN", format!("127.0.0.1:{port}"))
-            .env_remove("PUBLIC_URL")
-            .env_remove("LOG_LEVEL")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
-        cmd.envs(env.iter().copied());
-        let mut child = cmd.spawn().expect("server starts");
-        let stderr = child.stderr.take().expect("piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tell, said) = mpsc::channel();
-        let kept = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                kept.lock().expect("lines").push(line.clone());
-                let _ = tell.send(line);
-            }
-        });
-        let server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            lines,
-            said,
-        };
-        // Logged once the listener is bound, so connections are accepted.
-        server.wait_for("tooltool serving");
-        server
-    }
-
-    /// Blocks until the server logs a line containing `text`.
-    fn wait_for(&self, text: &str) {
-        loop {
-            match self.said.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains(text) => return,
-                Ok(_) => {}
-                Err(e) => panic!("the server never said {text:?} ({e}):\n{}", self.logs()),
-            }
-        }
-    }
-
-    /// Everything the server logged so far.
-    fn logs(&self) -> String {
-        self.lines.lock().expect("lines").join("\n")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[tokio::test]
@@ -466,13 +365,6 @@ async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
             == 1,
         "the upload was kept"
     );
-}
-
-/// A byte stream fed from a channel (a client that sends when told to).
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[test]

@@ -350,4 +350,18 @@ mod contract {
 
     tooltool_ports::blob_store_contract!(store(), self_served);
     tooltool_ports::blob_store_contract!(server_side_copy: (store(), store()));
+
+    /// The fault-injecting wrapper without faults is the store itself: the
+    /// use cases' storage-fault suite (app/src/service/tests/faults.rs)
+    /// runs on this wrapper, so it must pass the whole contract too.
+    mod behind_the_fault_injector {
+        use tooltool_ports::contract::faulty::Faulty;
+
+        fn faulty() -> Faulty {
+            Faulty::new(std::sync::Arc::new(super::store()))
+        }
+
+        tooltool_ports::blob_store_contract!(faulty(), self_served);
+        tooltool_ports::blob_store_contract!(server_side_copy: (faulty(), faulty()));
+    }
 }

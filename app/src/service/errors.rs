@@ -41,6 +41,16 @@ pub fn blob_error(e: BlobError) -> UseCaseError {
     }
 }
 
+/// A failure reading bytes this server keeps (verification, replication):
+/// an interrupted read is the store's failure, retryable, never the
+/// client's mistake (unlike an interrupted upload, see [`blob_error`]).
+pub fn storage_error(e: BlobError) -> UseCaseError {
+    match e {
+        BlobError::Interrupted(_) => UseCaseError::unavailable(e),
+        other => blob_error(other),
+    }
+}
+
 pub fn auth_error(e: AuthError) -> UseCaseError {
     match e {
         AuthError::Invalid(why) => UseCaseError::not_authenticated(why),

@@ -5,7 +5,7 @@
 use tooltool_domain::{Digest, ObjectKey, RegionName};
 use tooltool_ports::{BlobStore, FileRecord, UseCaseError};
 
-use super::errors::{blob_error, store_error};
+use super::errors::{storage_error, store_error};
 use super::{Service, later};
 
 impl Service {
@@ -68,7 +68,7 @@ impl Service {
                 Err(e) => Err(e),
             },
         }
-        .map_err(blob_error)?;
+        .map_err(storage_error)?;
         self.store
             .add_instance(&file.digest, target.region())
             .await

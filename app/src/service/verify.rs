@@ -6,9 +6,9 @@
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tooltool_domain::{ContentHasher, ObjectKey, Observed, VerificationOutcome};
-use tooltool_ports::{BlobError, ByteStream, ObjectInfo, PendingUpload, UseCaseError};
+use tooltool_ports::{BlobError, BlobStore, ByteStream, ObjectInfo, PendingUpload, UseCaseError};
 
-use super::errors::{blob_error, store_error};
+use super::errors::{blob_error, storage_error, store_error};
 use super::{Service, later};
 
 /// What one verification attempt of one slot concluded.
@@ -40,6 +40,26 @@ async fn hash_stream(mut body: ByteStream) -> Result<Observed, BlobError> {
     }
     drop(tx);
     hasher.await.map_err(BlobError::unavailable)
+}
+
+/// Reads and hashes the whole object `key`, described by `info`. A read
+/// that ends early (or runs long) says nothing of the content: the store
+/// misread, and it is [`BlobError::Interrupted`] (retryable, see
+/// `storage_error`), never a verdict.
+async fn read_whole(
+    blobs: &dyn BlobStore,
+    key: &ObjectKey,
+    info: &ObjectInfo,
+) -> Result<Observed, BlobError> {
+    let observed = hash_stream(blobs.get(key).await?).await?;
+    if observed.size == info.size {
+        Ok(observed)
+    } else {
+        Err(BlobError::interrupted(format!(
+            "read {} of the {} bytes of {key}",
+            observed.size, info.size
+        )))
+    }
 }
 
 /// The metric label of a verdict.
@@ -131,11 +151,7 @@ impl Service {
                         .map_err(store_error)?;
                     return Ok(Some(Verified::Rejected(reason)));
                 }
-                let read = match blobs.get(&key).await {
-                    Ok(stream) => hash_stream(stream).await,
-                    Err(e) => Err(e),
-                };
-                let observed = match read {
+                let observed = match read_whole(blobs.as_ref(), &key, &info).await {
                     Ok(observed) => observed,
                     Err(BlobError::Changed) => {
                         // Replaced while we read it: judge the new version later.
@@ -145,7 +161,7 @@ impl Service {
                             .map_err(store_error)?;
                         return Ok(Some(Verified::NotYet));
                     }
-                    Err(e) => return Err(blob_error(e)),
+                    Err(e) => return Err(storage_error(e)),
                 };
                 self.settle(slot, &observed, &info).await.map(Some)
             })
@@ -200,8 +216,9 @@ impl Service {
             .map_err(store_error)?
             .is_some_and(|f| f.instances.contains(&slot.region));
         if !recorded {
-            let stream = blobs.get(&final_key).await.map_err(blob_error)?;
-            let observed = hash_stream(stream).await.map_err(blob_error)?;
+            let observed = read_whole(blobs.as_ref(), &final_key, &info)
+                .await
+                .map_err(storage_error)?;
             let outcome = VerificationOutcome::judge(slot.size, digest, Some(&observed));
             if outcome.rejection_reason().is_some() {
                 // Final keys hold only verified bytes; never record others.

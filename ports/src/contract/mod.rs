@@ -3,6 +3,7 @@
 //! below, so all adapters of a port are held to the same behaviour.
 
 pub mod blob;
+pub mod faulty;
 pub mod metadata;
 
 /// Expands to one `#[tokio::test]` per metadata-store contract case.

@@ -18,6 +18,7 @@ use tooltool_ports::{
 use crate::service::{Service, Settings, Verified};
 
 mod access;
+mod faults;
 mod gateway;
 mod lease;
 mod recover;
