@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Server, stderr, tokio_stream_from, tooltool};
+use common::{Server, all_scopes_token, declare, stderr, tokio_stream_from, tooltool};
 
 #[test]
 fn bad_configuration_is_one_line_naming_the_variable() {
@@ -283,42 +283,10 @@ async fn sigterm_lets_an_in_flight_upload_finish_then_exits_0() {
         &[("LOG_LEVEL", "info,tooltool::service::gateway=debug")],
     );
     let url = server.url.clone();
-    let token = String::from_utf8(
-        tooltool(
-            &[
-                "token",
-                "--sub",
-                "u",
-                "--scope",
-                "project:releng:services/tooltool/api/*",
-            ],
-            &[("DATA_DIR", data)],
-        )
-        .stdout,
-    )
-    .expect("utf-8");
+    let token = all_scopes_token(data);
     let content = vec![7u8; 4 * 1024 * 1024];
-    let digest = {
-        let mut h = tooltool_domain::ContentHasher::new();
-        h.update(&content);
-        h.finish().digest.to_string()
-    };
     let client = reqwest::Client::new();
-    let batch: serde_json::Value = client
-        .post(format!("{url}/upload"))
-        .bearer_auth(token.trim())
-        .json(&serde_json::json!({"message": "m", "files": {"big": {
-            "size": content.len(), "digest": digest, "algorithm": "sha512", "visibility": "public"}}}))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let put_url = batch["result"]["files"]["big"]["put_url"]
-        .as_str()
-        .expect("put_url")
-        .to_owned();
+    let (_, put_url) = declare(&url, &token, "big", &content).await;
 
     // A slow client: half the body, then (after SIGTERM) the rest.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);

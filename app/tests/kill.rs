@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, tokio_stream_from, tooltool};
+use common::{Server, all_scopes_token, declare, tokio_stream_from};
 
 fn files_in(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.flatten().count())
@@ -35,42 +35,10 @@ async fn sigkill_mid_upload_leaves_nothing_partial_and_the_upload_succeeds_after
         ("PUBLIC_URL", &base),
     ];
     let mut server = Server::start(data, &env);
-    let token = String::from_utf8(
-        tooltool(
-            &[
-                "token",
-                "--sub",
-                "u",
-                "--scope",
-                "project:releng:services/tooltool/api/*",
-            ],
-            &[("DATA_DIR", data)],
-        )
-        .stdout,
-    )
-    .expect("utf-8");
+    let token = all_scopes_token(data);
     let content: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let digest = {
-        let mut h = tooltool_domain::ContentHasher::new();
-        h.update(&content);
-        h.finish().digest.to_string()
-    };
     let client = reqwest::Client::new();
-    let batch: serde_json::Value = client
-        .post(format!("{base}/upload"))
-        .bearer_auth(token.trim())
-        .json(&serde_json::json!({"message": "killed", "files": {"big.bin": {
-            "size": content.len(), "digest": digest, "algorithm": "sha512", "visibility": "public"}}}))
-        .send()
-        .await
-        .expect("post")
-        .json()
-        .await
-        .expect("json");
-    let put_url = batch["result"]["files"]["big.bin"]["put_url"]
-        .as_str()
-        .expect("put_url")
-        .to_owned();
+    let (digest, put_url) = declare(&base, &token, "big.bin", &content).await;
 
     // Half the body, then the server dies.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);

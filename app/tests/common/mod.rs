@@ -117,3 +117,47 @@ pub fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// A bearer token holding every scope, minted by the binary for `data`.
+pub fn all_scopes_token(data: &str) -> String {
+    let out = tooltool(
+        &[
+            "token",
+            "--sub",
+            "u",
+            "--scope",
+            "project:releng:services/tooltool/api/*",
+        ],
+        &[("DATA_DIR", data)],
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// Declares `content` as the public file `name` of a new batch on the
+/// server at `base`: its digest and signed PUT URL.
+pub async fn declare(base: &str, token: &str, name: &str, content: &[u8]) -> (String, String) {
+    let digest = {
+        let mut h = tooltool_domain::ContentHasher::new();
+        h.update(content);
+        h.finish().digest.to_string()
+    };
+    let batch: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/upload"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"message": "m", "files": {name: {
+            "size": content.len(), "digest": digest, "algorithm": "sha512", "visibility": "public"}}}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let put_url = batch["result"]["files"][name]["put_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a put_url for {name}: {batch}"))
+        .to_owned();
+    (digest, put_url)
+}
