@@ -319,7 +319,9 @@ pub trait MetadataStore: Send + Sync {
     /// to exactly one of all calls with one key — concurrent calls, other
     /// processes sharing the store, calls after a restart — until
     /// [`MetadataStore::forget_nonces`] forgets it, and `Ok(false)` to the
-    /// others; durable before it answers `true`.
+    /// others. A store MAY write the key within moments after answering
+    /// (refusing it meanwhile), so that a request does not wait for a
+    /// commit; it MUST then say what a crash can forget.
     async fn spend_nonce(
         &self,
         key: [u8; 32],

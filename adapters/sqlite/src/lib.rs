@@ -46,6 +46,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The database file's path (none in memory), for the space check.
     path: Option<std::path::PathBuf>,
+    /// Spent Hawk nonces, in a file and on a connection of their own.
+    nonces: Arc<nonces::Nonces>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -90,6 +92,7 @@ impl SqliteStore {
         conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
             .map_err(unavailable)?;
         let mut store = Self::init(conn)?;
+        store.nonces = Arc::new(nonces::Nonces::open(Some(path))?);
         store.path = Some(path.to_path_buf());
         Ok(store)
     }
@@ -117,6 +120,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
+            nonces: Arc::new(nonces::Nonces::open(None)?),
         })
     }
 
@@ -338,16 +342,22 @@ impl MetadataStore for SqliteStore {
             .await
     }
 
+    /// Answered from memory, written behind (see `nonces.rs`): on disk
+    /// within `nonces::WRITE_DELAY`; a crash may forget the spends of that
+    /// last moment.
     async fn spend_nonce(
         &self,
         key: [u8; 32],
         expires: DateTime<Utc>,
     ) -> Result<bool, MetadataError> {
-        self.tx(move |tx| nonces::spend(tx, &key, expires)).await
+        Ok(self.nonces.spend(key, expires))
     }
 
     async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError> {
-        self.tx(move |tx| nonces::forget(tx, before)).await
+        let nonces = Arc::clone(&self.nonces);
+        tokio::task::spawn_blocking(move || nonces.forget(before))
+            .await
+            .map_err(internal)?
     }
 
     /// Also fails when the database's file system is almost full: writes
