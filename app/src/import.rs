@@ -39,12 +39,15 @@ pub async fn import_legacy(
         &mut tally,
     )
     .await?;
-    if tally.deferred > 0 {
+    if !tally.deferred.is_empty() {
         eprintln!(
             "{} batches have ids taken here: renumbering them",
-            tally.deferred
+            tally.deferred.len()
         );
-        let mut second = Tally::default();
+        let mut second = Tally {
+            deferred: std::mem::take(&mut tally.deferred),
+            ..Tally::default()
+        };
         pass(
             &reader,
             &*store,
@@ -71,7 +74,7 @@ enum Pass {
     /// Batches keep their ids; taken ones are refused, or deferred to a
     /// renumbering pass.
     KeepIds(WhenTaken),
-    /// Every batch not yet present is given a new id.
+    /// The deferred batches are given new ids.
     Renumber,
 }
 
@@ -81,7 +84,8 @@ struct Tally {
     renumbered: u64,
     present: u64,
     skipped: u64,
-    deferred: u64,
+    /// Ids taken here by different batches, for the renumbering pass.
+    deferred: std::collections::HashSet<i64>,
 }
 
 /// One walk over the original's batches.
@@ -111,6 +115,9 @@ async fn pass(
             seen += 1;
             let id = batch.id;
             if let Pass::Renumber = mode {
+                if !tally.deferred.contains(&id) {
+                    continue;
+                }
                 match store
                     .import_batch(batch, WhenTaken::Renumber)
                     .await
@@ -145,7 +152,7 @@ async fn pass(
                     if here.as_ref() == Some(&wanted) {
                         tally.present += 1;
                     } else if mode == Pass::KeepIds(WhenTaken::Renumber) {
-                        tally.deferred += 1;
+                        tally.deferred.insert(id);
                     } else {
                         return Err(format!(
                             "batch {id} of the original ({} by {}) is not batch {id} of this \

@@ -91,18 +91,19 @@ impl SqliteStore {
         // Take the lock now: a second process fails here, not later.
         conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")
             .map_err(unavailable)?;
-        let mut store = Self::init(conn)?;
-        store.nonces = Arc::new(nonces::Nonces::open(Some(path))?);
+        let mut store = Self::init(conn, Some(path))?;
         store.path = Some(path.to_path_buf());
         Ok(store)
     }
 
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, MetadataError> {
-        Self::init(Connection::open_in_memory().map_err(internal)?)
+        Self::init(Connection::open_in_memory().map_err(internal)?, None)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, MetadataError> {
+    /// Migrates `conn` and opens the nonce file beside `path` (in memory
+    /// without one).
+    fn init(mut conn: Connection, path: Option<&Path>) -> Result<Self, MetadataError> {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(internal)?;
         // FULL: every commit is on disk before it returns, so what a 202
@@ -120,7 +121,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: None,
-            nonces: Arc::new(nonces::Nonces::open(None)?),
+            nonces: Arc::new(nonces::Nonces::open(path)?),
         })
     }
 
