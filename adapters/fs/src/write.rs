@@ -150,7 +150,16 @@ fn rename_into_place(tmp: &std::path::Path, dest: &std::path::Path) -> std::io::
     let mut attempts = 0;
     loop {
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
+            match std::fs::create_dir_all(parent) {
+                Ok(()) => {}
+                // create_dir_all found the directory, which a removal then
+                // took before it could check it is one: create it again.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
+                    attempts += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         match durable_rename(tmp, dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 16 && tmp.exists() => {
