@@ -50,7 +50,6 @@ pub enum Fault {
 pub struct Faulty {
     inner: Arc<dyn BlobStore>,
     faults: Mutex<HashMap<Op, VecDeque<Fault>>>,
-    calls: Mutex<HashMap<Op, usize>>,
     streamed: bool,
 }
 
@@ -59,7 +58,6 @@ impl Faulty {
         Self {
             inner,
             faults: Mutex::new(HashMap::new()),
-            calls: Mutex::new(HashMap::new()),
             streamed: false,
         }
     }
@@ -82,19 +80,8 @@ impl Faulty {
             .push_back(fault);
     }
 
-    /// How many calls of `op` were made.
-    pub fn calls(&self, op: Op) -> usize {
-        self.calls
-            .lock()
-            .expect("calls")
-            .get(&op)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Counts the call and takes its fault, if one is queued.
+    /// Takes the call's fault, if one is queued.
     fn enter(&self, op: Op) -> Option<Fault> {
-        *self.calls.lock().expect("calls").entry(op).or_default() += 1;
         self.faults
             .lock()
             .expect("faults")
