@@ -467,13 +467,6 @@ async fn replay(app: &TestApp, authority: &str, authorization: &str) -> (u16, Va
     (status, resp.json().await.expect("json"))
 }
 
-fn authority(app: &TestApp) -> String {
-    app.url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 fn assert_replay_refused((status, body): (u16, Value), when: &str) {
     assert_eq!(status, 401, "{when}: {body}");
     assert!(
@@ -492,7 +485,7 @@ async fn a_captured_request_is_refused_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = spawn_with(&["--hawk-clients-file", &clients_file(dir.path())]).await;
     let header = app.hawk(&credentials("manage"), "GET", "__permissions__", None);
-    let here = authority(&app);
+    let here = app.authority();
     let (status, me) = replay(&app, &here, &header).await;
     assert_eq!(
         (status, &me["clientId"]),
@@ -516,9 +509,9 @@ async fn a_captured_request_is_refused_by_another_process() {
     let a = spawn_with(&["--hawk-clients-file", &clients, "--database-url", &db]).await;
     let b = spawn_with(&["--hawk-clients-file", &clients, "--database-url", &db]).await;
     let header = a.hawk(&credentials("manage"), "GET", "__permissions__", None);
-    assert_eq!(replay(&a, &authority(&a), &header).await.0, 200);
+    assert_eq!(replay(&a, &a.authority(), &header).await.0, 200);
     assert_replay_refused(
-        replay(&b, &authority(&a), &header).await,
+        replay(&b, &a.authority(), &header).await,
         "the other process",
     );
 }

@@ -89,14 +89,18 @@ impl TestApp {
         }
     }
 
+    /// `host:port` of this server, as clients address it.
+    pub fn authority(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Stops the server and starts a new one, as a restarted process: the
     /// same address, data directory and settings, nothing kept in memory.
     pub async fn restart(mut self) -> TestApp {
-        let address = self
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let address = self.authority();
         self.shut_down().await;
         // std's listeners set SO_REUSEADDR, so the port binds again at once.
         let listener = std::net::TcpListener::bind(&address).expect("bind the same port");
@@ -345,7 +349,7 @@ impl TestApp {
             "n{}",
             NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let authority = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let authority = self.authority();
         let (host, port) = authority.rsplit_once(':').expect("host:port");
         tooltool_taskcluster::sign(
             &credentials.client_id,
