@@ -33,6 +33,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// The thread-local random generator, for choices that only need to be
+/// uniform (not secret).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadChance;
+
+impl tooltool_ports::Chance for ThreadChance {
+    fn below(&self, n: usize) -> usize {
+        rand::random_range(0..n.max(1))
+    }
+}
+
 /// What `/__version__` answers: filled at build time by `build.rs`.
 pub fn version_info() -> tooltool_http::VersionInfo {
     tooltool_http::VersionInfo {

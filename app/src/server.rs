@@ -25,6 +25,7 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
             cors_origins: config.listen.cors_origins.clone(),
             metrics: Some(Arc::clone(wired.service.metrics())),
             serve_metrics: config.telemetry.metrics_listen.is_none(),
+            client_script_url: config.listen.client_script_url.clone(),
         },
     )
 }

@@ -51,19 +51,25 @@ impl fmt::Debug for RegionName {
     }
 }
 
-/// Picks the region a download is served from.
+/// Picks the region a download is served from, or an upload goes to,
+/// among `candidates` (regions holding a copy, or configured regions).
 ///
-/// The preferred region wins when it holds a copy; otherwise the first region
-/// (in the order given, which callers keep stable) that holds one. A preference
-/// for a region without a copy is not an error: the client asks for its
-/// nearest region and any copy is better than none (PROTOCOL.md §2.1).
+/// The preferred region wins when it is a candidate; otherwise one chosen
+/// uniformly at random (`pick(n)` answers an index below `n`), so the load
+/// spreads over every region. A preference for a region that is not a
+/// candidate is not an error: the client asks for its nearest region and
+/// any copy is better than none (PROTOCOL.md §2.1, §2.2).
 pub fn choose_region<'a>(
     preferred: Option<&RegionName>,
-    instances: &'a [RegionName],
+    candidates: &'a [RegionName],
+    pick: impl FnOnce(usize) -> usize,
 ) -> Option<&'a RegionName> {
     preferred
-        .and_then(|p| instances.iter().find(|r| *r == p))
-        .or_else(|| instances.first())
+        .and_then(|p| candidates.iter().find(|r| *r == p))
+        .or_else(|| match candidates.len() {
+            0 => None,
+            n => candidates.get(pick(n)),
+        })
 }
 
 #[cfg(test)]
@@ -94,20 +100,34 @@ mod tests {
     fn choose_region_table() {
         let both = [r("east"), r("west")];
         let west_only = [r("west")];
-        let cases: Vec<(Option<RegionName>, &[RegionName], Option<&str>)> = vec![
-            (None, &both, Some("east")),
-            (Some(r("west")), &both, Some("west")),
-            (Some(r("east")), &west_only, Some("west")),
-            (Some(r("north")), &both, Some("east")),
-            (Some(r("east")), &[], None),
-            (None, &[], None),
+        /// (preferred, candidates, what chance picks, chosen)
+        type Case<'a> = (Option<RegionName>, &'a [RegionName], usize, Option<&'a str>);
+        let cases: Vec<Case> = vec![
+            (None, &both, 0, Some("east")),
+            (None, &both, 1, Some("west")),
+            (Some(r("west")), &both, 0, Some("west")),
+            (Some(r("east")), &both, 1, Some("east")),
+            (Some(r("east")), &west_only, 0, Some("west")),
+            (Some(r("north")), &both, 1, Some("west")),
+            (Some(r("east")), &[], 0, None),
+            (None, &[], 0, None),
         ];
-        for (preferred, instances, expected) in cases {
+        for (preferred, candidates, picked, expected) in cases {
+            let mut asked = None;
+            let chosen = choose_region(preferred.as_ref(), candidates, |n| {
+                asked = Some(n);
+                picked
+            });
             assert_eq!(
-                choose_region(preferred.as_ref(), instances).map(RegionName::as_str),
+                chosen.map(RegionName::as_str),
                 expected,
-                "{preferred:?} {instances:?}"
+                "{preferred:?} {candidates:?} {picked}"
             );
+            // Chance is asked only when the preference does not decide,
+            // and over every candidate.
+            let decided = preferred.as_ref().is_some_and(|p| candidates.contains(p));
+            let expected_ask = (!decided && !candidates.is_empty()).then_some(candidates.len());
+            assert_eq!(asked, expected_ask, "{preferred:?} {candidates:?}");
         }
     }
 }

@@ -8,3 +8,12 @@ pub trait Clock: Send + Sync {
     /// the host clock does; the application tolerates no other anomaly.
     fn now(&self) -> DateTime<Utc>;
 }
+
+/// The only source of chance in the use cases (which region serves a
+/// download, which receives an upload), so tests pin it too.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Chance: Send + Sync {
+    /// A number in `0..n`, uniformly distributed; `n` is at least 1.
+    /// Implementations MUST answer below `n`.
+    fn below(&self, n: usize) -> usize;
+}

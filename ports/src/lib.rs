@@ -24,7 +24,7 @@ pub use blob::{
     BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SelfServed,
     SignedMethod,
 };
-pub use clock::Clock;
+pub use clock::{Chance, Clock};
 pub use error::{
     Cause, Chain, Context, ErrorKind, INTERNAL_MESSAGE, LOW_SPACE_BYTES, OUT_OF_SPACE_MESSAGE,
     UNAVAILABLE_MESSAGE, URL_NOT_FOUND_MESSAGE, UseCaseError, is_low_on_space, is_out_of_space,
@@ -39,5 +39,5 @@ pub use metrics::{Metrics, NoMetrics};
 #[cfg(any(test, feature = "mocks"))]
 pub use {
     api::MockToolTool, auth::MockAuthenticator, blob::MockBlobStore, blob::MockSelfServed,
-    clock::MockClock, metadata::MockMetadataStore, metrics::MockMetrics,
+    clock::MockChance, clock::MockClock, metadata::MockMetadataStore, metrics::MockMetrics,
 };

@@ -88,7 +88,7 @@ pub enum CompleteResponse {
 
 /// The body of a 302, as the original (Flask) answered: handy in a browser
 /// or with `curl` without `-L`.
-fn redirect_page(url: &str) -> String {
+pub(crate) fn redirect_page(url: &str) -> String {
     const HEAD: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href=\"";
     const TAIL: &str = "</a>.  If not click the link.";
     // Escaping `&` and `"` is all an attribute-embedded URL needs.

@@ -6,7 +6,7 @@
 //! (`problem.rs`), and every error leaves in the protocol's error shape.
 //!
 //! Files: `api.rs` (the protocol's operations), `allow.rs` (`Allow` on 405), `dockerflow.rs`
-//! (`/__permissions__`, heartbeats, version), `model.rs` (wire types and
+//! (`/__permissions__`, heartbeats, version), `client_script.rs` (`/tooltool.py`), `model.rs` (wire types and
 //! request parsing), `params.rs` (digest and search-term parameters), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the self-served
 //! storage routes), `problem.rs` (error shape and statuses), `security.rs`
@@ -19,6 +19,7 @@ mod allow;
 mod api;
 mod auth;
 mod blobs;
+mod client_script;
 mod dockerflow;
 mod hygiene;
 mod metrics;
@@ -39,6 +40,7 @@ use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
 use tooltool_ports::{Metrics, ToolTool};
 
+pub use client_script::UPSTREAM_CLIENT_SCRIPT;
 pub use dockerflow::VersionInfo;
 pub use problem::Problem;
 
@@ -58,22 +60,32 @@ pub struct HttpConfig {
     pub metrics: Option<Arc<dyn Metrics>>,
     /// Whether `/metrics` is served here (false when it has its own listener).
     pub serve_metrics: bool,
+    /// Where `/tooltool.py` redirects.
+    pub client_script_url: String,
 }
 
 /// The operations of the document, with the service behind them (`None`
 /// only to render the document, which calls no operation).
-type Operations = (api::Api, dockerflow::Dockerflow);
+type Operations = (
+    api::Api,
+    dockerflow::Dockerflow,
+    client_script::ClientScript,
+);
 
 fn openapi(
     service: Option<Arc<dyn ToolTool>>,
     version: VersionInfo,
     public_url: &str,
+    client_script_url: &str,
 ) -> OpenApiService<Operations, ()> {
     let operations = (
         api::Api {
             service: service.clone(),
         },
         dockerflow::Dockerflow { service, version },
+        client_script::ClientScript {
+            url: client_script_url.to_owned(),
+        },
     );
     OpenApiService::new(operations, "tooltool", env!("CARGO_PKG_VERSION"))
         .description(include_str!("openapi_description.md"))
@@ -88,7 +100,7 @@ pub fn openapi_json(public_url: &str) -> String {
         commit: String::new(),
         build: String::new(),
     };
-    openapi(None, version, public_url).spec()
+    openapi(None, version, public_url, UPSTREAM_CLIENT_SCRIPT).spec()
 }
 
 /// The whole HTTP application.
@@ -97,6 +109,7 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
         Some(Arc::clone(&service)),
         config.version.clone(),
         &config.public_url,
+        &config.client_script_url,
     );
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();

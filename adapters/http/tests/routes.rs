@@ -92,6 +92,25 @@ async fn downloads_redirect_and_pass_the_region_preference() {
     }
 }
 
+/// `/tooltool.py` redirects to the configured client script, for anyone,
+/// without calling a use case (the mock expects nothing).
+#[tokio::test]
+async fn the_client_script_redirects_to_its_configured_url() {
+    let cli = client(MockToolTool::new());
+    for method in ["GET", "HEAD"] {
+        let resp = cli
+            .request(method.parse().expect("method"), "/tooltool.py")
+            .send()
+            .await;
+        assert_eq!(resp.0.status(), 302, "{method}");
+        assert_eq!(
+            resp.0.headers()["location"],
+            tooltool_http::UPSTREAM_CLIENT_SCRIPT,
+            "{method}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn batch_searches_parse_q_before_and_limit() {
     let mut service = MockToolTool::new();

@@ -47,6 +47,9 @@ pub struct ListenArgs {
     /// Behind a proxy every connection comes from the proxy: raise it to MAX_CONNECTIONS.
     #[arg(long, env = "MAX_CONNECTIONS_PER_PEER", default_value_t = 256)]
     pub max_connections_per_peer: usize,
+    /// Where `GET /tooltool.py` redirects: the client script users should fetch.
+    #[arg(long, env = "CLIENT_SCRIPT_URL", default_value = tooltool_http::UPSTREAM_CLIENT_SCRIPT)]
+    pub client_script_url: String,
 }
 
 /// The resolved HTTP front.
@@ -64,6 +67,8 @@ pub struct Listen {
     /// (decided when binding, see `server::bind`).
     pub max_connections: Option<usize>,
     pub max_connections_per_peer: usize,
+    /// An http(s) URL that is a valid `Location` header.
+    pub client_script_url: String,
 }
 
 impl ListenArgs {
@@ -149,7 +154,19 @@ impl ListenArgs {
         if self.max_connections_per_peer == 0 {
             return Err(err("MAX_CONNECTIONS_PER_PEER", "must be at least 1"));
         }
+        let client_script_url = http_url("CLIENT_SCRIPT_URL", &self.client_script_url)?.text;
+        // It becomes a Location header: nothing that would end the header.
+        if client_script_url
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ')
+        {
+            return Err(err(
+                "CLIENT_SCRIPT_URL",
+                "must not contain spaces or control characters",
+            ));
+        }
         Ok(Listen {
+            client_script_url: client_script_url.to_owned(),
             listen,
             public_url,
             max_request_body: self.max_request_body,
@@ -191,6 +208,33 @@ mod tests {
             let r = config(args).resolve().expect("valid");
             assert_eq!(r.listen.listen.to_string(), *listen, "{args:?}");
             assert_eq!(r.listen.public_url, *url, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn client_script_url() {
+        let r = config(&[]).resolve().expect("valid");
+        assert_eq!(
+            r.listen.client_script_url,
+            tooltool_http::UPSTREAM_CLIENT_SCRIPT
+        );
+        let r = config(&["--client-script-url", "https://example.com/tooltool.py"])
+            .resolve()
+            .expect("valid");
+        assert_eq!(
+            r.listen.client_script_url,
+            "https://example.com/tooltool.py"
+        );
+        for bad in [
+            "ftp://example.com/t.py",
+            "https://",
+            "https://a b/t.py",
+            "https://a/\tb",
+        ] {
+            let e = config(&["--client-script-url", bad])
+                .resolve()
+                .expect_err(bad);
+            assert!(e.to_string().contains("CLIENT_SCRIPT_URL"), "{bad}: {e}");
         }
     }
 }

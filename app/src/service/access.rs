@@ -2,7 +2,7 @@
 //! scheme decides the principal; a download checks existence, then
 //! permission, then picks a region and signs a short-lived URL.
 
-use tooltool_domain::{Digest, Principal, RegionName, choose_region};
+use tooltool_domain::{Digest, Principal, RegionName};
 use tooltool_ports::{AuthRequest, FileRecord, UseCaseError};
 
 use super::errors::{auth_error, blob_error, store_error};
@@ -67,13 +67,11 @@ impl Service {
             .filter(|r| self.region(r).is_some())
             .cloned()
             .collect();
-        let chosen = choose_region(region.as_ref(), &served)
-            .and_then(|r| self.region(r))
-            .ok_or_else(|| {
-                UseCaseError::not_found(
-                    "No verified copy of this file is stored in a configured region.",
-                )
-            })?;
+        let chosen = self.choose(region.as_ref(), &served).ok_or_else(|| {
+            UseCaseError::not_found(
+                "No verified copy of this file is stored in a configured region.",
+            )
+        })?;
         let expires = later(self.clock.now(), self.settings.download_expires);
         chosen
             .presign_get(digest, expires)

@@ -43,10 +43,9 @@ impl Service {
         for file in &request.files {
             check_declared(file, self.settings.max_file_size).map_err(batch_error)?;
         }
-        let upload_region = region
-            .as_ref()
-            .and_then(|r| self.region(r))
-            .unwrap_or(&self.regions[0]);
+        let upload_region = self
+            .choose(region.as_ref(), &self.region_names())
+            .ok_or_else(|| UseCaseError::internal("no storage region configured"))?;
         let now = self.clock.now();
         let expires = later(now, self.settings.upload_expires);
         let slots = request

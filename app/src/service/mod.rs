@@ -34,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tooltool_domain::RegionName;
 use tooltool_ports::{
-    Authenticator, BlobStore, Clock, MetadataStore, Metrics, PendingUpload, UseCaseError,
+    Authenticator, BlobStore, Chance, Clock, MetadataStore, Metrics, PendingUpload, UseCaseError,
 };
 
 pub use access::FORBIDDEN_DOWNLOAD;
@@ -45,11 +45,14 @@ pub use verify::Verified;
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn MetadataStore>,
-    /// In configuration order; the first is the default upload region.
+    /// In configuration order.
     regions: Vec<Arc<dyn BlobStore>>,
     /// One per credential scheme.
     authenticators: Vec<Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
+    /// Which region serves a download or receives an upload, when the
+    /// client's preference does not decide.
+    chance: Arc<dyn Chance>,
     metrics: Arc<dyn Metrics>,
     settings: Settings,
     /// Permits of [`Settings::verify_concurrency`]: each verification reads
@@ -90,6 +93,7 @@ impl Service {
             regions,
             authenticators: Vec::new(),
             clock,
+            chance: Arc::new(crate::ThreadChance),
             metrics,
             verifications: Arc::new(tokio::sync::Semaphore::new(
                 settings.verify_concurrency.max(1),
@@ -105,6 +109,13 @@ impl Service {
         self
     }
 
+    /// Replaces the random choice of regions (tests pin it).
+    #[must_use]
+    pub fn with_chance(mut self, chance: Arc<dyn Chance>) -> Self {
+        self.chance = chance;
+        self
+    }
+
     pub fn metrics(&self) -> &Arc<dyn Metrics> {
         &self.metrics
     }
@@ -115,6 +126,17 @@ impl Service {
 
     fn region(&self, name: &RegionName) -> Option<&Arc<dyn BlobStore>> {
         self.regions.iter().find(|r| r.region() == name)
+    }
+
+    /// The store of `preferred` when it is among `candidates` (names of
+    /// configured regions), else of a candidate chosen at random.
+    fn choose(
+        &self,
+        preferred: Option<&RegionName>,
+        candidates: &[RegionName],
+    ) -> Option<&Arc<dyn BlobStore>> {
+        tooltool_domain::choose_region(preferred, candidates, |n| self.chance.below(n).min(n - 1))
+            .and_then(|r| self.region(r))
     }
 
     /// The storage of a slot's region; a slot in a region this process is

@@ -31,6 +31,7 @@ pub fn client(mut service: MockToolTool) -> TestClient<impl Endpoint> {
             cors_origins: vec![],
             metrics: None,
             serve_metrics: false,
+            client_script_url: tooltool_http::UPSTREAM_CLIENT_SCRIPT.into(),
         },
     ))
 }

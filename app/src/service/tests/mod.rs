@@ -22,6 +22,7 @@ mod faults;
 mod gateway;
 mod lease;
 mod recover;
+mod regions;
 
 const PREFIX: &str = "project:releng:services/tooltool/api";
 
@@ -69,6 +70,15 @@ pub(super) fn service_with(
         Arc::new(tooltool_ports::NoMetrics),
         settings,
     )
+    .with_chance(pick(0))
+}
+
+/// A chance that always picks the `index`-th candidate (tests that are not
+/// about region choice get the first, as configured).
+pub(super) fn pick(index: usize) -> Arc<tooltool_ports::MockChance> {
+    let mut chance = tooltool_ports::MockChance::new();
+    chance.expect_below().returning(move |n| index.min(n - 1));
+    Arc::new(chance)
 }
 
 pub(super) fn who(scopes: &[&str]) -> Principal {
@@ -371,7 +381,7 @@ async fn download_checks_existence_then_permission_then_region() {
     assert!(url.starts_with("east/"), "{url}");
 }
 
-fn request(files: Vec<DeclaredFile>) -> BatchRequest {
+pub(super) fn request(files: Vec<DeclaredFile>) -> BatchRequest {
     BatchRequest {
         message: "why".into(),
         author_given: false,
@@ -379,7 +389,7 @@ fn request(files: Vec<DeclaredFile>) -> BatchRequest {
     }
 }
 
-fn declared(name: &str, content: &[u8], visibility: Visibility) -> DeclaredFile {
+pub(super) fn declared(name: &str, content: &[u8], visibility: Visibility) -> DeclaredFile {
     DeclaredFile {
         filename: name.into(),
         digest: digest(content),
@@ -740,6 +750,7 @@ async fn heartbeat_names_a_failing_metadata_store() {
             cors_origins: vec![],
             metrics: None,
             serve_metrics: false,
+            client_script_url: tooltool_http::UPSTREAM_CLIENT_SCRIPT.into(),
         },
     );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
