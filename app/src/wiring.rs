@@ -147,6 +147,46 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
     }
 }
 
+/// The CloudFront distribution of `CLOUDFRONT_*`, its key read from the
+/// file named (or given inline as PEM text).
+fn distribution(
+    settings: &crate::config::CloudFront,
+) -> Result<Arc<tooltool_cloudfront::Distribution>, String> {
+    let value = settings.private_key.0.trim();
+    let pem = if value.starts_with("-----BEGIN") {
+        value.as_bytes().to_vec()
+    } else {
+        std::fs::read(value)
+            .map_err(|e| format!("CLOUDFRONT_PRIVATE_KEY: cannot read {value}: {e}"))?
+    };
+    let keys = tooltool_cloudfront::KeyPair::from_pem(&settings.key_id, &pem)
+        .map_err(|e| format!("CLOUDFRONT_PRIVATE_KEY: {e}"))?;
+    Ok(Arc::new(tooltool_cloudfront::Distribution::new(
+        &settings.host,
+        keys,
+    )))
+}
+
+/// Every region's downloads signed for CloudFront when it is configured.
+fn with_cdn(
+    config: &Resolved,
+    regions: Vec<Arc<dyn BlobStore>>,
+) -> Result<Vec<Arc<dyn BlobStore>>, String> {
+    let Some(settings) = &config.storage.cloudfront else {
+        return Ok(regions);
+    };
+    let distribution = distribution(settings)?;
+    Ok(regions
+        .into_iter()
+        .map(|store| {
+            Arc::new(tooltool_cloudfront::CloudFront::new(
+                store,
+                Arc::clone(&distribution),
+            )) as Arc<dyn BlobStore>
+        })
+        .collect())
+}
+
 /// A bucket that failed its start-up check, as one line naming the
 /// setting to look at.
 fn s3_start_failure(
@@ -176,7 +216,7 @@ fn s3_start_failure(
 pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     ensure_data_dir(&config)?;
     let verifiers = Verifiers::build(&config, &clock)?;
-    let regions = regions(&config).await?;
+    let regions = with_cdn(&config, regions(&config).await?)?;
     let store = open_store(&config).await?;
     let authenticators = verifiers.with_store(&store, &clock);
     let mut settings = Settings::new(config.auth.permissions.clone());

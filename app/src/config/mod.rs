@@ -26,7 +26,7 @@ pub use cli::error_line;
 pub use database::{Database, DatabaseArgs};
 pub use jobs::{Jobs, JobsArgs};
 pub use listen::{Listen, ListenArgs};
-pub use storage::{Regions, Storage, StorageArgs};
+pub use storage::{CloudFront, Regions, Storage, StorageArgs};
 pub use summary::Summary;
 pub use telemetry::{Telemetry, TelemetryArgs};
 

@@ -56,6 +56,22 @@ pub struct StorageArgs {
     /// Largest file a batch may declare, in bytes.
     #[arg(long, env = "MAX_FILE_SIZE", default_value_t = 50 * 1024 * 1024 * 1024)]
     pub max_file_size: u64,
+    /// CloudFront distribution serving downloads, as its host name (e.g.
+    /// `d111111abcdef8.cloudfront.net`, no scheme, no path): downloads answer a URL signed
+    /// for it instead of the store's own. Needs CLOUDFRONT_KEY_ID and CLOUDFRONT_PRIVATE_KEY.
+    #[arg(long, env = "CLOUDFRONT_URL")]
+    pub cloudfront_url: Option<String>,
+    /// Id of the CloudFront public key (key group) or key pair the private key belongs to.
+    #[arg(long, env = "CLOUDFRONT_KEY_ID")]
+    pub cloudfront_key_id: Option<String>,
+    /// RSA private key (PEM) that signs CloudFront URLs: a file path, or the PEM text itself.
+    #[arg(
+        long,
+        env = "CLOUDFRONT_PRIVATE_KEY",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
+    pub cloudfront_private_key: Option<Secret>,
     /// Secret that signs the server's own storage URLs. Default: created in DATA_DIR/url-secret.
     #[arg(long, env = "URL_SIGNING_SECRET", hide_env_values = true)]
     pub url_signing_secret: Option<Secret>,
@@ -75,10 +91,22 @@ pub enum Regions {
     },
 }
 
+/// A CloudFront distribution that serves downloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudFront {
+    /// `host[:port]`.
+    pub host: String,
+    pub key_id: String,
+    /// A path to a PEM file, or the PEM text (read at wiring).
+    pub private_key: Secret,
+}
+
 /// The resolved storage settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Storage {
     pub regions: Regions,
+    /// `None`: downloads are signed by each region's store.
+    pub cloudfront: Option<CloudFront>,
     pub upload_expires: Duration,
     pub download_expires: Duration,
     pub max_file_size: u64,
@@ -236,6 +264,7 @@ impl StorageArgs {
             ));
         }
         Ok(Storage {
+            cloudfront: self.cloudfront()?,
             regions,
             upload_expires: Duration::from_secs(self.upload_expires_in),
             download_expires: Duration::from_secs(download),
@@ -245,10 +274,146 @@ impl StorageArgs {
     }
 }
 
+impl StorageArgs {
+    /// The three CloudFront variables: all or none, the host a bare
+    /// `host[:port]` (the URL is always https).
+    fn cloudfront(&self) -> Result<Option<CloudFront>, ConfigError> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|t| !t.is_empty())
+        }
+        let key = self
+            .cloudfront_private_key
+            .as_ref()
+            .filter(|k| !k.0.trim().is_empty());
+        let (host, id, key) = match (
+            given(&self.cloudfront_url),
+            given(&self.cloudfront_key_id),
+            key,
+        ) {
+            (None, None, None) => return Ok(None),
+            (Some(host), Some(id), Some(key)) => (host, id, key),
+            (None, _, _) => {
+                return Err(err(
+                    "CLOUDFRONT_URL",
+                    "is required with CLOUDFRONT_KEY_ID and CLOUDFRONT_PRIVATE_KEY",
+                ));
+            }
+            (Some(_), None, _) => {
+                return Err(err("CLOUDFRONT_KEY_ID", "is required with CLOUDFRONT_URL"));
+            }
+            (Some(_), Some(_), None) => {
+                return Err(err(
+                    "CLOUDFRONT_PRIVATE_KEY",
+                    "is required with CLOUDFRONT_URL",
+                ));
+            }
+        };
+        if host.contains("://") || host.contains('/') {
+            return Err(err(
+                "CLOUDFRONT_URL",
+                format!(
+                    "{host:?} must be the distribution's host name alone, without scheme or path (e.g. d111111abcdef8.cloudfront.net)"
+                ),
+            ));
+        }
+        let (name, port) = host
+            .rsplit_once(':')
+            .map_or((host, None), |(h, p)| (h, Some(p)));
+        let name_ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !name_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err(err(
+                "CLOUDFRONT_URL",
+                format!("{host:?} is not a host name"),
+            ));
+        }
+        if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(err(
+                "CLOUDFRONT_KEY_ID",
+                format!("{id:?} is not a key id (letters and digits, e.g. K2JCJMDEHXQW5F)"),
+            ));
+        }
+        Ok(Some(CloudFront {
+            host: host.to_ascii_lowercase(),
+            key_id: id.to_owned(),
+            private_key: key.clone(),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::config;
     use super::*;
+
+    #[test]
+    fn cloudfront_settings_come_all_three_together_and_name_what_is_wrong() {
+        let all = |host: &str| {
+            config(&[
+                "--cloudfront-url",
+                host,
+                "--cloudfront-key-id",
+                "K2JCJMDEHXQW5F",
+                "--cloudfront-private-key",
+                "/etc/cf.pem",
+            ])
+            .resolve()
+        };
+        let r = all("D1.cloudfront.net").expect("valid");
+        assert_eq!(
+            r.storage.cloudfront,
+            Some(CloudFront {
+                host: "d1.cloudfront.net".into(),
+                key_id: "K2JCJMDEHXQW5F".into(),
+                private_key: Secret("/etc/cf.pem".into()),
+            })
+        );
+        assert_eq!(
+            config(&[]).resolve().expect("valid").storage.cloudfront,
+            None
+        );
+        for (host, variable) in [
+            ("https://d1.cloudfront.net", "CLOUDFRONT_URL"),
+            ("d1.cloudfront.net/sha512", "CLOUDFRONT_URL"),
+            ("d1 cloudfront.net", "CLOUDFRONT_URL"),
+            ("d1.cloudfront.net:https", "CLOUDFRONT_URL"),
+        ] {
+            let e = all(host).expect_err(host).to_string();
+            assert!(e.starts_with(variable), "{host}: {e}");
+        }
+        for (args, variable) in [
+            (
+                &["--cloudfront-url", "d1.cloudfront.net"][..],
+                "CLOUDFRONT_KEY_ID",
+            ),
+            (
+                &[
+                    "--cloudfront-url",
+                    "d1.cloudfront.net",
+                    "--cloudfront-key-id",
+                    "K1",
+                ][..],
+                "CLOUDFRONT_PRIVATE_KEY",
+            ),
+            (&["--cloudfront-key-id", "K1"][..], "CLOUDFRONT_URL"),
+            (
+                &[
+                    "--cloudfront-url",
+                    "d1.net",
+                    "--cloudfront-key-id",
+                    "K 1",
+                    "--cloudfront-private-key",
+                    "k",
+                ][..],
+                "CLOUDFRONT_KEY_ID",
+            ),
+        ] {
+            let e = config(args).resolve().expect_err("refused").to_string();
+            assert!(e.starts_with(variable), "{args:?}: {e}");
+        }
+    }
 
     #[test]
     fn misspelt_download_variable_is_honoured_but_loses_to_the_right_one() {

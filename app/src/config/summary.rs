@@ -50,7 +50,7 @@ impl Resolved {
                 postgres_place(&url.0)
             ),
         };
-        let storage = match &self.storage.regions {
+        let mut storage = match &self.storage.regions {
             Regions::Local(regions) => {
                 let list: Vec<String> = regions
                     .iter()
@@ -72,6 +72,12 @@ impl Resolved {
                 )
             }
         };
+        if let Some(cdn) = &self.storage.cloudfront {
+            storage.push_str(&format!(
+                ", downloads through CloudFront {} (key {})",
+                cdn.host, cdn.key_id
+            ));
+        }
         let jwt = match &self.auth.jwt {
             JwtKey::Secret(_) => "Bearer JWT (HS256, JWT_SECRET)".to_owned(),
             JwtKey::GeneratedSecret => format!(
@@ -145,6 +151,12 @@ mod tests {
             "false",
             "--replicate-interval",
             "0",
+            "--cloudfront-url",
+            "d1.cloudfront.net",
+            "--cloudfront-key-id",
+            "K2JCJMDEHXQW5F",
+            "--cloudfront-private-key",
+            "-----BEGIN PRIVATE KEY-----secret",
         ])
         .resolve()
         .expect("valid")
@@ -153,7 +165,10 @@ mod tests {
             s.metadata,
             "PostgreSQL tt@db.internal:5433/tooltool (pool of 16)"
         );
-        assert_eq!(s.storage, "S3 at AWS us-east-1=tt-east, us-west-2=tt-west");
+        assert_eq!(
+            s.storage,
+            "S3 at AWS us-east-1=tt-east, us-west-2=tt-west, downloads through CloudFront d1.cloudfront.net (key K2JCJMDEHXQW5F)"
+        );
         assert_eq!(
             s.auth,
             "Bearer JWT (HS256, JWT_SECRET), Hawk verified by Taskcluster \
