@@ -1,5 +1,6 @@
-//! The server on S3 (an in-process s3s-fs server with two buckets that
-//! checks SigV4): the client's sequence through real presigned URLs,
+//! The server on S3, on two stores: an in-process s3s-fs server with two
+//! buckets that checks SigV4, and a Garage node with two buckets on one
+//! endpoint signed for its one region (`S3_SIGNING_REGION`): the client's sequence through real presigned URLs,
 //! rejection of wrong bytes, no swap after verification, replication and
 //! region preference, delete_instances in every bucket.
 
@@ -21,9 +22,51 @@ async fn s3_app() -> TestApp {
     .await
 }
 
+/// The server on a fresh Garage node (returned: it lives as long as it).
+async fn garage_app() -> (TestApp, tooltool_s3::garage::Garage) {
+    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
+    let node = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east", "tooltool-west"]))
+        .await
+        .expect("garage");
+    let app = spawn_with(&[
+        "--s3-regions",
+        "us-east-1:tooltool-east;us-west-2:tooltool-west",
+        "--s3-endpoint",
+        &node.endpoint,
+        "--s3-signing-region",
+        SIGNING_REGION,
+        "--s3-access-key-id",
+        ACCESS_KEY,
+        "--s3-secret-access-key",
+        SECRET_KEY,
+    ])
+    .await;
+    (app, node)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_sequence_works_on_s3_with_replication() {
-    let app = s3_app().await;
+    client_sequence(s3_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sequence_works_on_garage_with_replication() {
+    let (app, _node) = garage_app().await;
+    client_sequence(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_bytes_in_s3_are_rejected_and_never_downloadable() {
+    wrong_bytes(s3_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_bytes_in_garage_are_rejected_and_never_downloadable() {
+    let (app, _node) = garage_app().await;
+    wrong_bytes(app).await;
+}
+
+async fn client_sequence(app: TestApp) {
     let token = app.token("s3-user", &["*"]);
     let content: &[u8] = b"bytes that live in S3";
     let d = sha512_hex(content);
@@ -105,9 +148,7 @@ async fn the_client_sequence_works_on_s3_with_replication() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_bytes_in_s3_are_rejected_and_never_downloadable() {
-    let app = s3_app().await;
+async fn wrong_bytes(app: TestApp) {
     let token = app.token("s3-user", &["upload/*"]);
     let declared: &[u8] = b"the declared bytes";
     let d = sha512_hex(declared);

@@ -128,11 +128,13 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
         Regions::S3 {
             regions,
             endpoint,
+            signing_region,
             access_key,
             secret_key,
         } => {
             let account =
-                tooltool_s3::Account::new(endpoint.as_deref(), &access_key.0, &secret_key.0);
+                tooltool_s3::Account::new(endpoint.as_deref(), &access_key.0, &secret_key.0)
+                    .with_signing_region(signing_region.as_deref());
             let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
             for (name, bucket) in regions {
                 let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account);

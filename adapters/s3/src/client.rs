@@ -17,6 +17,9 @@ pub struct Account {
     pub(crate) endpoint: Option<String>,
     pub(crate) access_key: String,
     pub(crate) secret_key: String,
+    /// The region every request is signed for, whatever the bucket's
+    /// tooltool region: an S3-compatible store has one signing region.
+    pub(crate) signing_region: Option<String>,
 }
 
 impl std::fmt::Debug for Account {
@@ -34,7 +37,16 @@ impl Account {
             endpoint: endpoint.map(str::to_owned),
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
+            signing_region: None,
         }
+    }
+
+    /// Signs every request for `region` instead of each bucket's tooltool
+    /// region name (`S3_SIGNING_REGION`, for S3-compatible stores).
+    #[must_use]
+    pub fn with_signing_region(mut self, region: Option<&str>) -> Self {
+        self.signing_region = region.map(str::to_owned);
+        self
     }
 
     /// Buckets of one endpoint read with one key pair can copy from each
@@ -47,7 +59,8 @@ impl Account {
         )
     }
 
-    /// An S3 client signing for `aws_region`, path-style against the
+    /// An S3 client signing for `aws_region` (or the account's signing
+    /// region when it has one), path-style against the
     /// endpoint when there is one (S3-compatible stores), with rustls on
     /// ring.
     pub(crate) fn client(&self, aws_region: &str) -> Client {
@@ -66,7 +79,11 @@ impl Account {
         );
         let mut config = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(aws_region.to_owned()))
+            .region(aws_sdk_s3::config::Region::new(
+                self.signing_region
+                    .clone()
+                    .unwrap_or_else(|| aws_region.to_owned()),
+            ))
             .credentials_provider(credentials)
             // Checksums only where S3 requires them: many S3-compatible
             // stores reject the SDK's default CRC headers on multipart

@@ -15,6 +15,8 @@ mod read;
 mod write;
 
 #[cfg(feature = "testing")]
+pub mod garage;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 #[cfg(test)]

@@ -39,6 +39,92 @@ mod contract {
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
 }
 
+/// The same contract against a real Garage node, which also stores what
+/// s3s-fs cannot: multipart uploads and copies of real keys.
+mod on_garage {
+    use std::sync::OnceLock;
+
+    use tooltool_domain::RegionName;
+
+    use crate::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
+
+    /// One node per test process, two buckets on it.
+    fn node() -> &'static Garage {
+        static NODE: OnceLock<Garage> = OnceLock::new();
+        NODE.get_or_init(|| Garage::start(&["tooltool-east", "tooltool-west"]))
+    }
+
+    /// Two stores (two tooltool regions, two buckets) on one Garage
+    /// endpoint, both signed for Garage's one region.
+    pub(crate) async fn pair() -> (crate::S3Store, crate::S3Store) {
+        let node = tokio::task::spawn_blocking(node).await.expect("node");
+        let account = crate::Account::new(Some(&node.endpoint), ACCESS_KEY, SECRET_KEY)
+            .with_signing_region(Some(SIGNING_REGION));
+        let store = |region: &str, bucket: &str| {
+            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, &account)
+        };
+        let (east, west) = (
+            store("us-east-1", "tooltool-east"),
+            store("us-west-2", "tooltool-west"),
+        );
+        east.check().await.expect("the bucket answers");
+        west.check().await.expect("the bucket answers");
+        (east, west)
+    }
+
+    async fn store() -> crate::S3Store {
+        pair().await.0
+    }
+
+    tooltool_ports::blob_store_contract!(store().await);
+    tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
+
+    /// Multipart uploads and copies of real keys (a file's final key, 135
+    /// characters), which s3s-fs cannot store; a failed one is aborted and
+    /// leaves no object and no open upload.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn multipart_writes_and_copies_of_real_keys() {
+        use crate::tests::multipart::{MIB, chunks, content, read};
+        use tooltool_ports::BlobStore;
+        let (east, west) = pair().await;
+        let (east, west) = (
+            east.with_multipart(6 * MIB, 5 * MIB),
+            west.with_multipart(6 * MIB, 5 * MIB),
+        );
+        let content = content();
+        let size = content.len() as u64;
+        let key = format!("sha512/{}", "ab".repeat(64));
+        east.write(&key, size, chunks(&content, false))
+            .await
+            .expect("multipart put");
+        let info = east.head_key(&key).await.expect("head").expect("exists");
+        assert_eq!(info.size, size);
+        assert!(info.etag.contains("-3"), "three parts: {}", info.etag);
+        assert_eq!(read(&east, &key).await, content);
+        let source = east.copy_source().expect("copy source");
+        west.copy(&source, &key, size)
+            .await
+            .expect("multipart copy");
+        assert_eq!(read(&west, &key).await, content);
+
+        let broken = format!("sha512/{}", "cd".repeat(64));
+        let failed = east.write(&broken, size, chunks(&content[..6 * MIB as usize], true));
+        assert!(matches!(
+            failed.await,
+            Err(tooltool_ports::BlobError::Interrupted(_))
+        ));
+        assert_eq!(east.head_key(&broken).await.expect("head"), None);
+        let open = east
+            .client
+            .list_multipart_uploads()
+            .bucket(&east.bucket)
+            .send()
+            .await
+            .expect("list uploads");
+        assert!(open.uploads().is_empty(), "aborted: {:?}", open.uploads());
+    }
+}
+
 mod presigning {
     use chrono::{Duration, Utc};
     use tooltool_domain::{ContentHasher, ObjectKey, StagingKey};
@@ -114,12 +200,12 @@ mod presigning {
     }
 }
 
-mod multipart {
+pub(crate) mod multipart {
     use bytes::Bytes;
     use futures_util::StreamExt;
     use tooltool_ports::{BlobError, BlobStore, ByteStream};
 
-    const MIB: u64 = 1024 * 1024;
+    pub(crate) const MIB: u64 = 1024 * 1024;
 
     #[test]
     fn parts_fit_s3s_limit_on_their_number() {
@@ -136,12 +222,12 @@ mod multipart {
         }
     }
 
-    fn content() -> Vec<u8> {
+    pub(crate) fn content() -> Vec<u8> {
         // Three parts: two of S3's smallest (5 MiB), then a short one.
         (0..(10 * MIB + 1000)).map(|i| (i % 251) as u8).collect()
     }
 
-    fn chunks(bytes: &[u8], then_fail: bool) -> ByteStream {
+    pub(crate) fn chunks(bytes: &[u8], then_fail: bool) -> ByteStream {
         let mut items: Vec<Result<Bytes, BlobError>> = bytes
             .chunks(64 * 1024)
             .map(|c| Ok(Bytes::copy_from_slice(c)))
@@ -152,7 +238,7 @@ mod multipart {
         Box::pin(futures_util::stream::iter(items))
     }
 
-    async fn read(store: &crate::S3Store, key: &str) -> Vec<u8> {
+    pub(crate) async fn read(store: &crate::S3Store, key: &str) -> Vec<u8> {
         let mut body = store.read(key).await.expect("get");
         let mut out = Vec::new();
         while let Some(chunk) = body.next().await {

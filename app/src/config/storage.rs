@@ -28,6 +28,11 @@ pub struct StorageArgs {
     /// Endpoint of an S3-compatible store (MinIO, Ceph, s3s-fs), addressed path-style.
     #[arg(long, env = "S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
+    /// Region every S3 request is signed for, instead of each bucket's region name: an
+    /// S3-compatible store (Garage, MinIO, Ceph) has one (Garage's `s3_region`, often
+    /// `garage` or `us-east-1`). Only with S3_ENDPOINT.
+    #[arg(long, env = "S3_SIGNING_REGION")]
+    pub s3_signing_region: Option<String>,
     /// Access key for S3 (else AWS_ACCESS_KEY_ID).
     #[arg(long, env = "S3_REGIONS_ACCESS_KEY_ID", hide_env_values = true)]
     pub s3_access_key_id: Option<Secret>,
@@ -86,6 +91,8 @@ pub enum Regions {
         /// Region name → bucket.
         regions: Vec<(RegionName, String)>,
         endpoint: Option<String>,
+        /// `None`: each bucket is signed for its region's name (AWS).
+        signing_region: Option<String>,
         access_key: Secret,
         secret_key: Secret,
     },
@@ -201,9 +208,33 @@ impl StorageArgs {
                     .as_deref()
                     .map(|e| http_url("S3_ENDPOINT", e).map(|u| u.text.to_owned()))
                     .transpose()?;
+                let signing_region = match (&self.s3_signing_region, &endpoint) {
+                    (None, _) => None,
+                    (Some(_), None) => {
+                        return Err(err(
+                            "S3_SIGNING_REGION",
+                            "is only for S3-compatible stores: set S3_ENDPOINT too (on AWS each bucket is signed for its own region)",
+                        ));
+                    }
+                    (Some(r), Some(_)) => {
+                        let r = r.trim();
+                        let ok = !r.is_empty()
+                            && r.len() <= 63
+                            && r.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        if !ok {
+                            return Err(err(
+                                "S3_SIGNING_REGION",
+                                format!("{r:?} is not a region name"),
+                            ));
+                        }
+                        Some(r.to_owned())
+                    }
+                };
                 Regions::S3 {
                     regions,
                     endpoint,
+                    signing_region,
                     access_key: key(
                         &self.s3_access_key_id,
                         &self.aws_access_key_id,

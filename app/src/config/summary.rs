@@ -59,14 +59,21 @@ impl Resolved {
                 format!("local directories {}", list.join(", "))
             }
             Regions::S3 {
-                regions, endpoint, ..
+                regions,
+                endpoint,
+                signing_region,
+                ..
             } => {
                 let list: Vec<String> = regions
                     .iter()
                     .map(|(name, bucket)| format!("{name}={bucket}"))
                     .collect();
+                let signing = signing_region
+                    .as_deref()
+                    .map(|r| format!(" (signed for {r})"))
+                    .unwrap_or_default();
                 format!(
-                    "S3 at {} {}",
+                    "S3 at {}{signing} {}",
                     endpoint.as_deref().unwrap_or("AWS"),
                     list.join(", ")
                 )
