@@ -18,8 +18,14 @@ mod contract {
             crate::testing::ACCESS_KEY,
             crate::testing::SECRET_KEY,
         );
+        stores(&account).await
+    }
+
+    /// The regions us-east-1 and us-west-2 on buckets tooltool-east and
+    /// tooltool-west of `account`, checked.
+    pub(crate) async fn stores(account: &crate::Account) -> (crate::S3Store, crate::S3Store) {
         let store = |region: &str, bucket: &str| {
-            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, &account)
+            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, account)
         };
         let (east, west) = (
             store("us-east-1", "tooltool-east"),
@@ -44,8 +50,6 @@ mod contract {
 mod on_garage {
     use std::sync::OnceLock;
 
-    use tooltool_domain::RegionName;
-
     use crate::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
 
     /// One node per test process, two buckets on it.
@@ -60,16 +64,7 @@ mod on_garage {
         let node = tokio::task::spawn_blocking(node).await.expect("node");
         let account = crate::Account::new(Some(&node.endpoint), ACCESS_KEY, SECRET_KEY)
             .with_signing_region(Some(SIGNING_REGION));
-        let store = |region: &str, bucket: &str| {
-            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, &account)
-        };
-        let (east, west) = (
-            store("us-east-1", "tooltool-east"),
-            store("us-west-2", "tooltool-west"),
-        );
-        east.check().await.expect("the bucket answers");
-        west.check().await.expect("the bucket answers");
-        (east, west)
+        crate::tests::contract::stores(&account).await
     }
 
     async fn store() -> crate::S3Store {
