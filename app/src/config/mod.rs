@@ -10,6 +10,7 @@
 
 mod auth;
 mod cli;
+mod cloudfront;
 mod database;
 mod jobs;
 mod listen;
@@ -23,10 +24,11 @@ use std::time::Duration;
 
 pub use auth::{Auth, AuthArgs, HawkVerifier, JwtKey};
 pub use cli::error_line;
+pub use cloudfront::CloudFront;
 pub use database::{Database, DatabaseArgs};
 pub use jobs::{Jobs, JobsArgs};
 pub use listen::{Listen, ListenArgs};
-pub use storage::{CloudFront, Regions, Storage, StorageArgs};
+pub use storage::{Regions, Storage, StorageArgs};
 pub use summary::Summary;
 pub use telemetry::{Telemetry, TelemetryArgs};
 
