@@ -24,24 +24,7 @@ async fn s3_app() -> TestApp {
 
 /// The server on a fresh Garage node (returned: it lives as long as it).
 async fn garage_app() -> (TestApp, tooltool_s3::garage::Garage) {
-    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
-    let node = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east", "tooltool-west"]))
-        .await
-        .expect("garage");
-    let app = spawn_with(&[
-        "--s3-regions",
-        "us-east-1:tooltool-east;us-west-2:tooltool-west",
-        "--s3-endpoint",
-        &node.endpoint,
-        "--s3-signing-region",
-        SIGNING_REGION,
-        "--s3-access-key-id",
-        ACCESS_KEY,
-        "--s3-secret-access-key",
-        SECRET_KEY,
-    ])
-    .await;
-    (app, node)
+    tooltool_tests::garage_app(&[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tooltool_domain::{RegionName, UrlSigner};
 use tooltool_fs::FsStore;
 use tooltool_jwt::JwtAuthenticator;
 use tooltool_ports::{Authenticator, BlobStore, Chain, Clock, MetadataStore};
@@ -110,25 +111,27 @@ impl Verifiers {
 /// The store of every configured region, in configuration order; S3
 /// buckets are checked, so start-up names the one that does not answer.
 async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
+    // Every store signs the URLs of the transfers it receives or serves
+    // through this server with this secret.
+    let secret = match &config.storage.url_signing_secret {
+        Some(s) => s.0.as_bytes().to_vec(),
+        None => generated_secret(&config.data_dir, "url-secret")?,
+    };
+    let signer = |name: &RegionName| UrlSigner::new(name, &config.listen.public_url, &secret);
     match &config.storage.regions {
-        Regions::Local(regions) => {
-            let secret = match &config.storage.url_signing_secret {
-                Some(s) => s.0.as_bytes().to_vec(),
-                None => generated_secret(&config.data_dir, "url-secret")?,
-            };
-            regions
-                .iter()
-                .map(|(name, path)| {
-                    FsStore::new(name.clone(), path, &config.listen.public_url, &secret)
-                        .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
-                        .map_err(|e| failed(&format!("LOCAL_REGIONS: region {name}"), &e))
-                })
-                .collect()
-        }
+        Regions::Local(regions) => regions
+            .iter()
+            .map(|(name, path)| {
+                FsStore::new(name.clone(), path, signer(name))
+                    .map(|s| Arc::new(s) as Arc<dyn BlobStore>)
+                    .map_err(|e| failed(&format!("LOCAL_REGIONS: region {name}"), &e))
+            })
+            .collect(),
         Regions::S3 {
             regions,
             endpoint,
             signing_region,
+            single_put_limit,
             access_key,
             secret_key,
         } => {
@@ -137,7 +140,9 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
                     .with_signing_region(signing_region.as_deref());
             let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
             for (name, bucket) in regions {
-                let store = tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account);
+                let store =
+                    tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account, signer(name))
+                        .with_single_put_limit(*single_put_limit);
                 store
                     .check()
                     .await

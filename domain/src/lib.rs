@@ -13,6 +13,7 @@ mod principal;
 mod region;
 mod scope;
 mod search;
+mod signed_url;
 mod verification;
 mod visibility;
 
@@ -28,5 +29,6 @@ pub use principal::{MAX_PRINCIPAL_ID_BYTES, Permissions, Principal, check_princi
 pub use region::{InvalidRegion, RegionName, choose_region};
 pub use scope::{Scope, ScopeSet};
 pub use search::{MAX_SEARCH_TERM_BYTES, check_search_term};
+pub use signed_url::{UrlRefusal, UrlSigner};
 pub use verification::{ContentHasher, Observed, VerificationOutcome};
 pub use visibility::{InvalidVisibility, Visibility};

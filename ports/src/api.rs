@@ -113,7 +113,8 @@ pub trait ToolTool: Send + Sync {
     /// The metrics in the text exposition format, backlog refreshed.
     async fn metrics_text(&self) -> String;
 
-    /// Receives the body of a PUT to a self-served signed URL:
+    /// Receives the body of a PUT to a URL a store signed for this server
+    /// ([`crate::Receiving`]):
     /// `/blob/<region>/<key>?<query>`, `key` as it appears in the path.
     /// Done once the content is verified (a mismatch is
     /// [`crate::ErrorKind::Invalid`] and keeps nothing).
@@ -125,7 +126,8 @@ pub trait ToolTool: Send + Sync {
         body: ByteStream,
     ) -> Result<(), UseCaseError>;
 
-    /// Serves a GET of a self-served signed URL (see `receive_blob`).
+    /// Serves a GET of a URL a store signed for this server
+    /// ([`crate::Serving`]; see `receive_blob`).
     async fn serve_blob(
         &self,
         region: &RegionName,

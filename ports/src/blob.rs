@@ -1,6 +1,6 @@
 //! The bytes of one region: [`BlobStore`], what every store does, and
-//! [`SelfServed`], what only a store whose signed URLs point back at this
-//! server does (receive uploads, serve downloads).
+//! what a store does for the transfers its signed URLs send through this
+//! server: [`Receiving`] uploads, [`Serving`] downloads.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,13 +26,6 @@ pub struct ObjectInfo {
     /// hashed.
     pub etag: String,
     pub modified: DateTime<Utc>,
-}
-
-/// Which operation a self-served signed URL grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignedMethod {
-    Get,
-    Put,
 }
 
 /// A requested byte range (RFC 9110 `bytes=` forms, one range).
@@ -85,8 +78,8 @@ pub struct CopySource {
 pub enum BlobError {
     #[error("no such object")]
     NotFound,
-    /// A self-served signed URL is expired, altered or for another object;
-    /// the text says which, for the client.
+    /// A URL signed for this server's own routes is expired, altered or
+    /// for another object; the text says which, for the client.
     #[error("{0}")]
     Forbidden(String),
     /// The object changed since it was inspected; nothing was promoted.
@@ -149,7 +142,12 @@ pub trait BlobStore: Send + Sync {
 
     /// A URL that lets anyone PUT exactly one object at `key` until
     /// `expires`. It MUST NOT grant anything else (no other key, no GET).
-    /// Where the store can bind the size into the signature it SHOULD.
+    /// Where the store can bind the size into the signature it SHOULD. It
+    /// points at the store's own service, or, for an upload the store
+    /// receives through this server ([`BlobStore::receiving`]: every upload
+    /// of a local directory, those above S3's single-PUT limit), at this
+    /// server's `/blob/<region>/<key>` route, which that [`Receiving`]
+    /// accepts.
     async fn presign_put(
         &self,
         key: &StagingKey,
@@ -157,8 +155,6 @@ pub trait BlobStore: Send + Sync {
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError>;
 
-    /// A URL that lets anyone GET the verified file `digest` until
-    /// `expires`, and nothing else. Only verified files are ever handed out.
     async fn presign_get(
         &self,
         digest: &Digest,
@@ -202,51 +198,74 @@ pub trait BlobStore: Send + Sync {
         size: u64,
     ) -> Result<(), BlobError>;
 
-    /// Deletes `key`; deleting a missing object is not an error.
+    /// Deletes `key`; deleting a missing object is not an error. Deleting
+    /// a staging key also discards whatever of it is still being written
+    /// (an unfinished multipart upload), so nothing of a slot stays.
     async fn delete(&self, key: &ObjectKey) -> Result<(), BlobError>;
 
-    /// Staging objects last modified before `before` (for the sweep).
+    /// Staging keys with an object, or an unfinished write, last modified
+    /// (or begun) before `before`, each once (for the sweep, which deletes
+    /// them).
     async fn list_staging(&self, before: DateTime<Utc>) -> Result<Vec<StagingKey>, BlobError>;
 
-    /// The store's own receiving and serving, when its signed URLs point at
-    /// this server (local directories); `None` for stores that sign URLs
-    /// of their own service (S3).
-    fn self_served(&self) -> Option<Arc<dyn SelfServed>> {
-        None
-    }
+    /// What receives the uploads whose URLs point at this server; `None`
+    /// when every URL of [`BlobStore::presign_put`] points elsewhere.
+    /// Decorators MUST forward it.
+    fn receiving(&self) -> Option<Arc<dyn Receiving>>;
+
+    /// What serves the downloads whose URLs point at this server; `None`
+    /// when [`BlobStore::presign_get`] signs URLs of another service.
+    /// Decorators MUST forward it.
+    fn serving(&self) -> Option<Arc<dyn Serving>>;
 }
 
-/// What a store whose signed URLs point at this server does besides
-/// [`BlobStore`]: it checks the URLs it signed, receives uploads and serves
-/// downloads through this server's `/blob/<region>/<key>` routes.
+/// Uploads that pass through this server: the `PUT /blob/<region>/<key>`
+/// of a URL the store's [`BlobStore::presign_put`] signed.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait SelfServed: Send + Sync {
-    /// Checks that a request for `key` (the key's text in the URL path, as
-    /// signed) with `query` at `now` carries a URL this store signed for
-    /// `method`, and returns the key it grants. Anything else (no or a
+pub trait Receiving: Send + Sync {
+    /// Checks that a PUT of `key` (the key's text in the URL path, as
+    /// signed) with `query` at `now` carries an upload URL this store
+    /// signed, and returns the slot it grants. Anything else (no or a
     /// wrong signature, another method, key or size, an expired URL, a key
     /// that names nothing) is [`BlobError::Forbidden`] with a sentence for
     /// the client. This is where a URL's key text is parsed.
-    fn authorize(
+    fn authorize_put(
         &self,
-        method: SignedMethod,
         key: &str,
         query: &str,
         now: DateTime<Utc>,
-    ) -> Result<ObjectKey, BlobError>;
+    ) -> Result<StagingKey, BlobError>;
 
     /// Receives an upload for `key` through this server, hashing while
-    /// writing: at most `limit` bytes are accepted (more is
-    /// [`BlobError::TooLarge`] and nothing is kept). The staging object
-    /// becomes visible only once the stream ended, and what was measured is
-    /// returned with the object's info.
+    /// writing, with memory bounded whatever the size: at most `limit`
+    /// bytes are accepted (more is [`BlobError::TooLarge`]). The staging
+    /// object becomes visible only once the stream ended, and what was
+    /// measured is returned with the object's info. A failed, refused or
+    /// abandoned (dropped) receive leaves nothing: no object, no unfinished
+    /// write.
     async fn receive(
         &self,
         key: &StagingKey,
         limit: u64,
         body: ByteStream,
     ) -> Result<(Observed, ObjectInfo), BlobError>;
+}
+
+/// Downloads that pass through this server: the `GET /blob/<region>/<key>`
+/// of a URL the store's [`BlobStore::presign_get`] signed.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Serving: Send + Sync {
+    /// Checks that a GET of `key` with `query` at `now` carries a download
+    /// URL this store signed, and returns the file it grants; refusals as
+    /// for [`Receiving::authorize_put`].
+    fn authorize_get(
+        &self,
+        key: &str,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Digest, BlobError>;
 
     /// Opens the verified file `digest` for serving through this server;
     /// a range outside it is [`BlobError::RangeNotSatisfiable`].

@@ -1,6 +1,6 @@
 //! The ports of the tooltool hexagon: what the application needs from the
 //! outside world (driven ports: [`MetadataStore`], [`BlobStore`] with its
-//! optional [`SelfServed`] capability, [`Authenticator`], [`Clock`],
+//! optional [`Receiving`] and [`Serving`] capabilities, [`Authenticator`], [`Clock`],
 //! [`Metrics`]) and what it offers to its fronts (the driving port
 //! [`ToolTool`], whose errors are [`UseCaseError`]s).
 //!
@@ -21,8 +21,7 @@ pub mod contract;
 pub use api::{BatchRequest, CreatedBatchView, HealthChecks, ToolTool, UploadProgress};
 pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{
-    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, SelfServed,
-    SignedMethod,
+    BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, Receiving, Serving,
 };
 pub use clock::{Chance, Clock};
 pub use error::{
@@ -38,6 +37,7 @@ pub use metrics::{Metrics, NoMetrics};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use {
-    api::MockToolTool, auth::MockAuthenticator, blob::MockBlobStore, blob::MockSelfServed,
-    clock::MockChance, clock::MockClock, metadata::MockMetadataStore, metrics::MockMetrics,
+    api::MockToolTool, auth::MockAuthenticator, blob::MockBlobStore, blob::MockReceiving,
+    blob::MockServing, clock::MockChance, clock::MockClock, metadata::MockMetadataStore,
+    metrics::MockMetrics,
 };

@@ -374,3 +374,29 @@ impl TestApp {
 pub async fn fresh_database_url() -> String {
     tooltool_postgres::testing::fresh_schema().await.0
 }
+
+/// A server on a fresh Garage node with two tooltool regions, `us-east-1`
+/// on bucket `tooltool-east` and `us-west-2` on `tooltool-west`, signed for
+/// Garage's one region, with `extra` settings. The node is returned: it
+/// lives as long as it.
+pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage) {
+    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
+    let node = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east", "tooltool-west"]))
+        .await
+        .expect("garage");
+    let mut args = vec![
+        "--s3-regions",
+        "us-east-1:tooltool-east;us-west-2:tooltool-west",
+        "--s3-endpoint",
+        &node.endpoint,
+        "--s3-signing-region",
+        SIGNING_REGION,
+        "--s3-access-key-id",
+        ACCESS_KEY,
+        "--s3-secret-access-key",
+        SECRET_KEY,
+    ];
+    args.extend_from_slice(extra);
+    let app = spawn_with(&args).await;
+    (app, node)
+}

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey};
-use tooltool_ports::{BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, SelfServed};
+use tooltool_ports::{
+    BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, Receiving, Serving,
+};
 
 pub use sign::{KeyError, KeyPair};
 
@@ -123,8 +125,12 @@ impl BlobStore for CloudFront {
         self.store.list_staging(before).await
     }
 
-    fn self_served(&self) -> Option<Arc<dyn SelfServed>> {
-        self.store.self_served()
+    fn receiving(&self) -> Option<Arc<dyn Receiving>> {
+        self.store.receiving()
+    }
+
+    fn serving(&self) -> Option<Arc<dyn Serving>> {
+        self.store.serving()
     }
 }
 

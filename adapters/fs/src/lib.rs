@@ -1,6 +1,7 @@
 //! Local-directory [`BlobStore`]: one directory per region, and signed URLs
 //! that point back at this server's own `/blob/<region>/<key>` routes, so
-//! the store also offers [`SelfServed`] (see `served.rs`).
+//! the store also receives and serves every transfer itself
+//! ([`Receiving`], [`Serving`], in `served.rs`).
 //!
 //! Layout under a region's root: `sha512/<digest>` (verified files),
 //! `pending/<digest>/<slot>` (upload slots), `tmp/` (objects being written).
@@ -13,7 +14,6 @@
 //! here can leave the region's root.
 
 mod served;
-mod signing;
 mod write;
 
 use std::os::unix::fs::MetadataExt;
@@ -23,12 +23,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey};
+use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey, UrlSigner};
 use tooltool_ports::{
-    BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, SelfServed, SignedMethod,
+    BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, Receiving, Serving,
 };
-
-use crate::signing::Signer;
 
 /// Chunk size of reads served from disk: large enough that per-chunk
 /// overhead vanishes, small enough that memory per transfer stays tiny.
@@ -38,11 +36,11 @@ const READ_CHUNK: usize = 256 * 1024;
 const COPY_DOMAIN: &str = "local file system";
 
 /// One region's directory; shared by the [`BlobStore`] face and the
-/// [`SelfServed`] one (`served.rs`).
+/// [`Receiving`] and [`Serving`] ones (`served.rs`).
 struct Region {
     name: RegionName,
     root: PathBuf,
-    signer: Signer,
+    signer: UrlSigner,
 }
 
 pub struct FsStore {
@@ -108,12 +106,12 @@ impl Region {
 
 impl FsStore {
     /// Opens a region rooted at `root`, creating its directories and
-    /// clearing temporary files left by a previous process.
+    /// clearing temporary files left by a previous process. Its URLs are
+    /// signed by `signer` (this region's, on this server's public URL).
     pub fn new(
         region: RegionName,
         root: impl Into<PathBuf>,
-        public_url: &str,
-        secret: &[u8],
+        signer: UrlSigner,
     ) -> Result<Self, BlobError> {
         let root = root.into();
         for dir in ["sha512", "pending", "tmp"] {
@@ -127,7 +125,6 @@ impl FsStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        let signer = Signer::new(&region, public_url, secret);
         Ok(Self {
             region: Arc::new(Region {
                 name: region,
@@ -154,10 +151,7 @@ impl BlobStore for FsStore {
         size: u64,
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError> {
-        Ok(self
-            .region
-            .signer
-            .sign(SignedMethod::Put, &key.clone().into(), expires, Some(size)))
+        Ok(self.region.signer.sign_put(key, size, expires.timestamp()))
     }
 
     async fn presign_get(
@@ -165,11 +159,7 @@ impl BlobStore for FsStore {
         digest: &Digest,
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError> {
-        let key = ObjectKey::File(digest.clone());
-        Ok(self
-            .region
-            .signer
-            .sign(SignedMethod::Get, &key, expires, None))
+        Ok(self.region.signer.sign_get(digest, expires.timestamp()))
     }
 
     async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, BlobError> {
@@ -329,8 +319,12 @@ impl BlobStore for FsStore {
         .map_err(BlobError::unavailable)?
     }
 
-    fn self_served(&self) -> Option<Arc<dyn SelfServed>> {
-        Some(Arc::clone(&self.region) as Arc<dyn SelfServed>)
+    fn receiving(&self) -> Option<Arc<dyn Receiving>> {
+        Some(Arc::clone(&self.region) as Arc<dyn Receiving>)
+    }
+
+    fn serving(&self) -> Option<Arc<dyn Serving>> {
+        Some(Arc::clone(&self.region) as Arc<dyn Serving>)
     }
 }
 
@@ -339,13 +333,10 @@ mod contract {
     fn store() -> crate::FsStore {
         // The directory lives as long as the test process; each store gets its own.
         let dir = tempfile::tempdir().expect("tempdir").keep();
-        crate::FsStore::new(
-            tooltool_domain::RegionName::parse("east").expect("valid"),
-            dir,
-            "http://127.0.0.1:8000",
-            b"test secret",
-        )
-        .expect("store")
+        let region = tooltool_domain::RegionName::parse("east").expect("valid");
+        let signer =
+            tooltool_domain::UrlSigner::new(&region, "http://127.0.0.1:8000", b"test secret");
+        crate::FsStore::new(region, dir, signer).expect("store")
     }
 
     tooltool_ports::blob_store_contract!(store(), self_served);

@@ -5,59 +5,26 @@ use std::io::{Seek, SeekFrom};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hmac::Mac;
-use tooltool_domain::{Digest, ObjectKey, Observed, StagingKey};
-use tooltool_ports::{
-    BlobError, ByteRange, ByteStream, ObjectInfo, Opened, SelfServed, SignedMethod,
-};
+use tooltool_domain::{Digest, ObjectKey, Observed, StagingKey, UrlRefusal};
+use tooltool_ports::{BlobError, ByteRange, ByteStream, ObjectInfo, Opened, Receiving, Serving};
 
-use crate::signing::query_param;
 use crate::{Region, io_error};
 
+fn refused(why: UrlRefusal) -> BlobError {
+    BlobError::Forbidden(why.to_string())
+}
+
 #[async_trait]
-impl SelfServed for Region {
-    /// Checks a URL's signature and expiry over the key text it names, then
-    /// parses that text: only keys this store signed get past the MAC, so
-    /// an unparsable key is as forbidden as an altered one.
-    fn authorize(
+impl Receiving for Region {
+    fn authorize_put(
         &self,
-        method: SignedMethod,
         key: &str,
         query: &str,
         now: DateTime<Utc>,
-    ) -> Result<ObjectKey, BlobError> {
-        let forbidden = |why: &str| Err(BlobError::Forbidden(why.to_owned()));
-        let (Some(expires), Some(signature)) = (
-            query_param(query, "expires").and_then(|e| e.parse::<i64>().ok()),
-            query_param(query, "signature").and_then(|s| hex::decode(s).ok()),
-        ) else {
-            return forbidden("this URL is not signed: request a new one from the server");
-        };
-        let size = match method {
-            SignedMethod::Put => match query_param(query, "size").and_then(|s| s.parse().ok()) {
-                Some(size) => Some(size),
-                None => return forbidden("this upload URL has no size: request a new one"),
-            },
-            SignedMethod::Get => None,
-        };
-        if self
-            .signer
-            .mac(method, key, expires, size)
-            .verify_slice(&signature)
-            .is_err()
-        {
-            return forbidden(
-                "the URL signature does not match: it was altered or is for another object",
-            );
-        }
-        if now.timestamp() > expires {
-            return forbidden("this signed URL has expired: request a new one from the server");
-        }
-        match (method, ObjectKey::parse(key)) {
-            (SignedMethod::Put, Some(key @ ObjectKey::Staging(_)))
-            | (SignedMethod::Get, Some(key @ ObjectKey::File(_))) => Ok(key),
-            _ => forbidden("this URL does not name an object of this server"),
-        }
+    ) -> Result<StagingKey, BlobError> {
+        self.signer
+            .check_put(key, query, now.timestamp())
+            .map_err(refused)
     }
 
     async fn receive(
@@ -68,6 +35,20 @@ impl SelfServed for Region {
     ) -> Result<(Observed, ObjectInfo), BlobError> {
         self.write_object(self.path(&key.clone().into()), limit, body)
             .await
+    }
+}
+
+#[async_trait]
+impl Serving for Region {
+    fn authorize_get(
+        &self,
+        key: &str,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Digest, BlobError> {
+        self.signer
+            .check_get(key, query, now.timestamp())
+            .map_err(refused)
     }
 
     async fn open(&self, digest: &Digest, range: ByteRange) -> Result<Opened, BlobError> {

@@ -35,6 +35,7 @@ impl Region {
         mut body: ByteStream,
     ) -> Result<(Observed, ObjectInfo), BlobError> {
         let tmp = self.tmp_path();
+        let mut unfinished = RemoveOnDrop(Some(tmp.clone()));
         let (to_hasher, mut hasher_rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
         let (to_writer, mut writer_rx) = mpsc::channel::<Option<Bytes>>(WRITE_QUEUE);
         let hasher = tokio::task::spawn_blocking(move || {
@@ -81,7 +82,12 @@ impl Region {
             };
             drop(flush);
             let _ = flusher.join();
-            result?;
+            if let Err(e) = result {
+                // Also when the receiving task was dropped, which then
+                // cannot remove what this thread created.
+                let _ = std::fs::remove_file(&writer_tmp);
+                return Err(e);
+            }
             // Durable before it can be promoted: errors of the background
             // flushes surface here too.
             file.sync_data().map_err(io_error)?;
@@ -133,10 +139,22 @@ impl Region {
                 .map_err(BlobError::unavailable)?
             }
         };
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        if result.is_ok() {
+            unfinished.0 = None;
         }
         result
+    }
+}
+
+/// Removes a temporary file when the write that owns it ends without
+/// renaming it: failed, or abandoned because its task was dropped.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

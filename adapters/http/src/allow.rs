@@ -1,7 +1,7 @@
 //! `Allow` on 405 answers (RFC 9110 §15.5.6: a 405 MUST say which methods
 //! the resource supports). poem's router knows only that the method did not
 //! match, so the methods come from the OpenAPI document's paths (plus the
-//! self-served blob routes, which the document leaves out), read once when
+//! blob routes of the server's own signed URLs, which the document leaves out), read once when
 //! the application is built.
 
 use poem::http::{HeaderValue, StatusCode, header};
@@ -123,5 +123,5 @@ impl<E: Endpoint> Endpoint for AllowEndpoint<E> {
     }
 }
 
-/// The methods the self-served blob routes take.
+/// The methods the blob routes take.
 pub const BLOB_ROUTES: &[(&str, &[&str])] = &[("/blob/:region/*key", &["GET", "PUT"])];

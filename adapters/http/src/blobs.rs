@@ -1,5 +1,6 @@
-//! `PUT`/`GET /blob/{region}/{key}`: the targets of the URLs that
-//! self-serving storage (the local filesystem) signs. Not part of the
+//! `PUT`/`GET /blob/{region}/{key}`: the targets of the URLs stores sign
+//! for this server (every transfer of a local directory, S3 uploads above
+//! its single-PUT limit). Not part of the
 //! OpenAPI document: clients only ever follow URLs the server handed out.
 
 use std::sync::Arc;

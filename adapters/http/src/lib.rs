@@ -8,8 +8,8 @@
 //! Files: `api.rs` (the protocol's operations), `allow.rs` (`Allow` on 405), `dockerflow.rs`
 //! (`/__permissions__`, heartbeats, version), `client_script.rs` (`/tooltool.py`), `model.rs` (wire types and
 //! request parsing), `params.rs` (digest and search-term parameters), `payload.rs` (exact JSON content types), `auth.rs`
-//! (body limit and the caller's principal), `blobs.rs` (the self-served
-//! storage routes), `problem.rs` (error shape and statuses), `security.rs`
+//! (body limit and the caller's principal), `blobs.rs` (the storage
+//! routes of the server's own signed URLs), `problem.rs` (error shape and statuses), `security.rs`
 //! (the credentials the OpenAPI document declares), `observe.rs` (request
 //! log, ids, metrics), `hygiene.rs` (security headers), `metrics.rs`
 //! (`/metrics`), `serve/` (the connection loop: caps, timeouts, accept

@@ -1,5 +1,6 @@
-//! Server-side copies between buckets of one copy domain (replication),
-//! in parts above S3's single-request limit.
+//! Server-side copies inside S3: between buckets of one copy domain
+//! (replication) and within a bucket (promotion, conditioned on the hashed
+//! version), in parts above the single-request limit.
 
 use tooltool_ports::{BlobError, CopySource};
 
@@ -12,8 +13,7 @@ use crate::write::{completed, part_number, part_size};
 pub(crate) const COPY_PART: u64 = 512 * 1024 * 1024;
 
 impl S3Store {
-    /// Copies `key` of `source`'s bucket to `key` here, inside S3: one
-    /// CopyObject up to the single-request limit, UploadPartCopy above it.
+    /// Copies `key` of `source`'s bucket to `key` here, inside S3.
     pub(crate) async fn copy(
         &self,
         source: &CopySource,
@@ -24,20 +24,36 @@ impl S3Store {
             return Err(BlobError::OtherDomain(source.clone()));
         }
         // Keys and bucket names need no escaping: [a-z0-9/-] only.
-        let from = format!("{}/{key}", source.location);
+        self.copy_within(&format!("{}/{key}", source.location), key, size, None)
+            .await
+    }
+
+    /// Copies the object `from` (`bucket/key`, `size` bytes) to `key` in
+    /// this bucket: one CopyObject up to the single-request limit,
+    /// UploadPartCopy above it. With `if_match`, every request is
+    /// conditioned on that version of the source, so a source replaced
+    /// half way fails the copy with [`BlobError::Changed`] (S3's 412)
+    /// instead of mixing two versions.
+    pub(crate) async fn copy_within(
+        &self,
+        from: &str,
+        key: &str,
+        size: u64,
+        if_match: Option<&str>,
+    ) -> Result<(), BlobError> {
         if size <= self.single_max {
             self.client
                 .copy_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .copy_source(&from)
+                .copy_source(from)
+                .set_copy_source_if_match(if_match.map(str::to_owned))
                 .send()
                 .await
                 .map_err(|e| sdk_error("copy object", &self.bucket, e))?;
             return Ok(());
         }
         let part = part_size(size, self.copy_part);
-        let from = &from;
         self.multipart(key, |id| async move {
             let mut parts = Vec::new();
             let mut start = 0;
@@ -53,6 +69,7 @@ impl S3Store {
                     .part_number(number)
                     .copy_source(from)
                     .copy_source_range(format!("bytes={start}-{end}"))
+                    .set_copy_source_if_match(if_match.map(str::to_owned))
                     .send()
                     .await
                     .map_err(|e| sdk_error("upload part copy", &self.bucket, e))?;
@@ -62,7 +79,7 @@ impl S3Store {
                 ));
                 start = end + 1;
             }
-            Ok(parts)
+            Ok((parts, ()))
         })
         .await
     }

@@ -89,6 +89,24 @@ impl Garage {
     /// # Panics
     /// When the node does not start or refuses its setup.
     pub fn start(buckets: &[&str]) -> Self {
+        // A port found free can be taken by another test process before
+        // the node binds it; the node then exits, and a new one with new
+        // ports is started.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::spawn() {
+                Ok(garage) => {
+                    garage.set_up(buckets);
+                    return garage;
+                }
+                Err(why) => last = why,
+            }
+        }
+        panic!("Garage did not start: {last}");
+    }
+
+    /// A node on fresh ports, once it answers RPC; its log when it exited.
+    fn spawn() -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (rpc, s3, admin) = (free_port(), free_port(), free_port());
         let config = dir.path().join("garage.toml");
@@ -114,7 +132,8 @@ api_bind_addr = "127.0.0.1:{admin}"
             ),
         )
         .expect("config");
-        let log = std::fs::File::create(dir.path().join("garage.log")).expect("log");
+        let log_path = dir.path().join("garage.log");
+        let log = std::fs::File::create(&log_path).expect("log");
         let child = Command::new("sh")
             .arg("-c")
             .arg(WATCH)
@@ -125,67 +144,65 @@ api_bind_addr = "127.0.0.1:{admin}"
             .stderr(log)
             .spawn()
             .expect("garage server");
-        let garage = Self {
+        let mut garage = Self {
             endpoint: format!("http://127.0.0.1:{s3}"),
             child,
             config,
             _dir: dir,
         };
-        let node = garage.node_id();
-        garage.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
-        garage.cli(&["layout", "apply", "--version", "1"]);
-        garage.cli(&[
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if garage.try_cli(&["status"]).is_ok() {
+                return Ok(garage);
+            }
+            if garage.child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The layout of one node, the key, and `buckets` allowed to it.
+    fn set_up(&self, buckets: &[&str]) {
+        let node = self.node_id();
+        self.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+        self.cli(&["layout", "apply", "--version", "1"]);
+        self.cli(&[
             "key", "import", "--yes", "-n", "tooltool", ACCESS_KEY, SECRET_KEY,
         ]);
         for bucket in buckets {
-            garage.cli(&["bucket", "create", bucket]);
-            garage.cli(&[
+            self.cli(&["bucket", "create", bucket]);
+            self.cli(&[
                 "bucket", "allow", "--read", "--write", "--owner", bucket, "--key", "tooltool",
             ]);
         }
-        garage
     }
 
-    /// Runs `garage <args>` against this node, asserting success; its output.
-    fn cli(&self, args: &[&str]) -> String {
+    /// Runs `garage <args>` against this node; its output, or its error.
+    fn try_cli(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(binary())
             .arg("-c")
             .arg(&self.config)
             .args(args)
             .output()
             .expect("garage command");
-        assert!(
-            out.status.success(),
-            "garage {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
-    /// The node's id, once it answers (it takes a moment to start).
+    /// Runs `garage <args>` against this node, asserting success; its output.
+    fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args)
+            .unwrap_or_else(|e| panic!("garage {}: {e}", args.join(" ")))
+    }
+
+    /// The node's id (the part of `id@address` before the `@`).
     fn node_id(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(binary())
-                .arg("-c")
-                .arg(&self.config)
-                .args(["node", "id", "-q"])
-                .output()
-                .expect("garage node id");
-            let text = String::from_utf8_lossy(&out.stdout);
-            if out.status.success()
-                && let Some(id) = text.split('@').next().filter(|id| !id.trim().is_empty())
-            {
-                return id.trim().to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Garage did not start: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let text = self.cli(&["node", "id", "-q"]);
+        text.split('@').next().unwrap_or_default().trim().to_owned()
     }
 }
 

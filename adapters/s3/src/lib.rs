@@ -2,16 +2,18 @@
 //! `aws-sdk-s3`: presigned URLs for clients, HEAD/GET/PUT/DELETE for the
 //! server, and promotion by a server-side copy conditioned on the ETag that
 //! was hashed, so bytes swapped in after verification never reach the
-//! final key. S3 signs URLs for its own service, so it offers no
-//! [`tooltool_ports::SelfServed`].
+//! final key. Uploads S3 cannot take in one PUT (above its single-PUT
+//! limit) get a URL of this server instead and are received here, into a
+//! multipart upload (`receive.rs`); downloads always go to S3 itself.
 //!
 //! The trait methods take typed keys and pass their text to the S3
-//! operations (`read.rs`, `write.rs`, `copy.rs`), which work on S3's own
-//! string keys.
+//! operations (`read.rs`, `write.rs`, `copy.rs`, `receive.rs`), which work
+//! on S3's own string keys.
 
 mod client;
 mod copy;
 mod read;
+mod receive;
 mod write;
 
 #[cfg(feature = "testing")]
@@ -22,24 +24,35 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use chrono::{DateTime, Utc};
-use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey};
-use tooltool_ports::{BlobError, BlobStore, ByteStream, CopySource, ObjectInfo};
+use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey, UrlSigner};
+use tooltool_ports::{
+    BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, Receiving, Serving,
+};
 
 pub use crate::client::Account;
 pub use crate::client::{S3Failure, S3FailureKind};
 use crate::client::{expires_in, sdk_error};
 
+/// One region's bucket. Cheap to clone (the SDK client is shared), which
+/// the receiving face and the tasks sending parts rely on.
+#[derive(Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
     region: RegionName,
     copy_domain: String,
+    /// The largest object one PUT or CopyObject may write: larger ones go
+    /// in parts, and larger uploads are received through this server.
     single_max: u64,
     put_part: u64,
     copy_part: u64,
+    /// Signs this server's URLs for the uploads above `single_max`.
+    signer: Arc<UrlSigner>,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -57,8 +70,15 @@ fn timestamp(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
 
 impl S3Store {
     /// The store of `region` in `bucket`; the region's name is the AWS
-    /// region requests are signed for.
-    pub fn new(region: RegionName, bucket: impl Into<String>, account: &Account) -> Self {
+    /// region requests are signed for (unless the account has a signing
+    /// region). `signer` signs the URLs of uploads received through this
+    /// server (those above the single-PUT limit).
+    pub fn new(
+        region: RegionName,
+        bucket: impl Into<String>,
+        account: &Account,
+        signer: UrlSigner,
+    ) -> Self {
         Self {
             client: account.client(region.as_str()),
             bucket: bucket.into(),
@@ -67,12 +87,28 @@ impl S3Store {
             single_max: write::SINGLE_MAX,
             put_part: write::PUT_PART,
             copy_part: copy::COPY_PART,
+            signer: Arc::new(signer),
+        }
+    }
+
+    /// Lowers the largest single PUT or copy (`S3_SINGLE_PUT_LIMIT`, for
+    /// stores with a smaller limit than S3's 5 GiB): larger objects go in
+    /// parts no larger than it, and larger uploads pass through this
+    /// server.
+    #[must_use]
+    pub fn with_single_put_limit(self, limit: u64) -> Self {
+        let (put, copy) = (write::PUT_PART.min(limit), copy::COPY_PART.min(limit));
+        Self {
+            single_max: limit,
+            put_part: put,
+            copy_part: copy,
+            ..self
         }
     }
 
     /// Lowers the size above which PUTs and copies go in parts, and their
-    /// part size: for stores with lower limits, and for tests of the
-    /// multipart paths without gigabytes of data.
+    /// part size: for tests of the multipart paths without gigabytes of
+    /// data.
     #[must_use]
     pub fn with_multipart(mut self, single_max: u64, part: u64) -> Self {
         self.single_max = single_max;
@@ -152,6 +188,10 @@ impl BlobStore for S3Store {
         size: u64,
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError> {
+        if size > self.single_max {
+            // S3 refuses such a PUT (EntityTooLarge): this server receives it.
+            return Ok(self.signer.sign_put(key, size, expires.timestamp()));
+        }
         let request = self
             .client
             .put_object()
@@ -189,16 +229,12 @@ impl BlobStore for S3Store {
     }
 
     async fn promote(&self, staging: &StagingKey, inspected: &ObjectInfo) -> Result<(), BlobError> {
+        // Every request of the copy (one, or one per part) is conditioned
+        // on the hashed version.
         let source = format!("{}/{}", self.bucket, staging);
-        self.client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(ObjectKey::File(staging.digest().clone()).to_string())
-            .copy_source(source)
-            .copy_source_if_match(&inspected.etag)
-            .send()
-            .await
-            .map_err(|e| sdk_error("promote (conditional copy)", &self.bucket, e))?;
+        let key = ObjectKey::File(staging.digest().clone()).to_string();
+        self.copy_within(&source, &key, inspected.size, Some(&inspected.etag))
+            .await?;
         self.delete_key(&staging.to_string()).await
     }
 
@@ -225,11 +261,16 @@ impl BlobStore for S3Store {
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), BlobError> {
-        self.delete_key(&key.to_string()).await
+        let text = key.to_string();
+        if let ObjectKey::Staging(_) = key {
+            self.abort_unfinished(&text).await?;
+        }
+        self.delete_key(&text).await
     }
 
     async fn list_staging(&self, before: DateTime<Utc>) -> Result<Vec<StagingKey>, BlobError> {
         let mut keys = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -240,17 +281,33 @@ impl BlobStore for S3Store {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| sdk_error("list objects", &self.bucket, e))?;
             for object in page.contents() {
-                let old = object
-                    .last_modified()
-                    .and_then(timestamp)
-                    .is_some_and(|t| t < before);
-                if let Some(key) = object.key().and_then(StagingKey::parse)
-                    && old
+                if is_before(object.last_modified(), before)
+                    && let Some(key) = object.key().and_then(StagingKey::parse)
+                    && seen.insert(key.clone())
                 {
                     keys.push(key);
                 }
             }
         }
+        for key in self.unfinished(before).await? {
+            if seen.insert(key.clone()) {
+                keys.push(key);
+            }
+        }
         Ok(keys)
     }
+
+    fn receiving(&self) -> Option<Arc<dyn Receiving>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    /// Downloads always go to S3's own presigned URLs.
+    fn serving(&self) -> Option<Arc<dyn Serving>> {
+        None
+    }
+}
+
+/// Whether a listed object's time is before `before` (unknown: no).
+fn is_before(t: Option<&aws_smithy_types::DateTime>, before: DateTime<Utc>) -> bool {
+    t.and_then(timestamp).is_some_and(|t| t < before)
 }

@@ -25,7 +25,10 @@ mod contract {
     /// tooltool-west of `account`, checked.
     pub(crate) async fn stores(account: &crate::Account) -> (crate::S3Store, crate::S3Store) {
         let store = |region: &str, bucket: &str| {
-            crate::S3Store::new(RegionName::parse(region).expect("valid"), bucket, account)
+            let region = RegionName::parse(region).expect("valid");
+            let signer =
+                tooltool_domain::UrlSigner::new(&region, "http://tooltool.test", b"secret");
+            crate::S3Store::new(region, bucket, account, signer)
         };
         let (east, west) = (
             store("us-east-1", "tooltool-east"),
@@ -41,7 +44,7 @@ mod contract {
         pair().await.0
     }
 
-    tooltool_ports::blob_store_contract!(store().await);
+    tooltool_ports::blob_store_contract!(store().await, receives_above: crate::write::SINGLE_MAX);
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
 }
 
@@ -71,7 +74,16 @@ mod on_garage {
         pair().await.0
     }
 
-    tooltool_ports::blob_store_contract!(store().await);
+    /// A store that receives uploads above 6 MiB here, in parts of 5 MiB
+    /// (S3's smallest).
+    async fn receiving_store() -> crate::S3Store {
+        store().await.with_multipart(6 * MIB, 5 * MIB)
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    tooltool_ports::blob_store_contract!(receiving_store().await, receives_above: 6 * MIB);
+    tooltool_ports::blob_store_contract!(receives_in_parts: receiving_store().await, 5 * MIB);
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
 
     /// Multipart uploads and copies of real keys (a file's final key, 135

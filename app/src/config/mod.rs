@@ -14,6 +14,7 @@ mod cloudfront;
 mod database;
 mod jobs;
 mod listen;
+mod s3;
 mod storage;
 mod summary;
 mod telemetry;
@@ -347,45 +348,6 @@ pub(super) mod tests {
         };
         assert_eq!(regions[1].1, "tooltool-b");
         assert_eq!(endpoint, None);
-    }
-
-    #[test]
-    fn the_signing_region_is_for_s3_compatible_endpoints_only() {
-        let s3 = |extra: &[&str]| {
-            let mut args = vec![
-                "--s3-regions",
-                "us-east-1:tooltool-a;us-west-2:tooltool-b",
-                "--s3-access-key-id",
-                "AK",
-                "--s3-secret-access-key",
-                "SK",
-            ];
-            args.extend_from_slice(extra);
-            config(&args).resolve()
-        };
-        let r = s3(&[
-            "--s3-endpoint",
-            "http://127.0.0.1:3900",
-            "--s3-signing-region",
-            "garage",
-        ])
-        .expect("valid");
-        let Regions::S3 { signing_region, .. } = r.storage.regions else {
-            panic!("s3 storage")
-        };
-        assert_eq!(signing_region.as_deref(), Some("garage"));
-        for extra in [
-            &["--s3-signing-region", "garage"][..],
-            &[
-                "--s3-endpoint",
-                "http://127.0.0.1:3900",
-                "--s3-signing-region",
-                "a/b",
-            ][..],
-        ] {
-            let e = s3(extra).expect_err("refused").to_string();
-            assert!(e.starts_with("S3_SIGNING_REGION: "), "{extra:?}: {e}");
-        }
     }
 
     #[test]

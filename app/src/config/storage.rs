@@ -7,7 +7,6 @@ use std::time::Duration;
 use tooltool_domain::RegionName;
 
 use super::cloudfront::CloudFront;
-use super::url::http_url;
 use super::{ConfigError, Secret, err};
 
 /// The longest life of a signed URL: S3's limit for presigned URLs.
@@ -78,7 +77,14 @@ pub struct StorageArgs {
         allow_hyphen_values = true
     )]
     pub cloudfront_private_key: Option<Secret>,
-    /// Secret that signs the server's own storage URLs. Default: created in DATA_DIR/url-secret.
+    /// Largest object the S3 store takes in one PUT or copy, in bytes (S3: 5 GiB, the
+    /// default; 5 MiB at least). Larger uploads get a URL of this server, which streams them
+    /// into a multipart upload; larger copies go in parts.
+    #[arg(long, env = "S3_SINGLE_PUT_LIMIT")]
+    pub s3_single_put_limit: Option<u64>,
+    /// Secret that signs the server's own storage URLs (local regions, and S3 uploads above
+    /// S3_SINGLE_PUT_LIMIT); every process behind one PUBLIC_URL needs the same one.
+    /// Default: created in DATA_DIR/url-secret.
     #[arg(long, env = "URL_SIGNING_SECRET", hide_env_values = true)]
     pub url_signing_secret: Option<Secret>,
 }
@@ -94,6 +100,9 @@ pub enum Regions {
         endpoint: Option<String>,
         /// `None`: each bucket is signed for its region's name (AWS).
         signing_region: Option<String>,
+        /// The largest single PUT or copy; larger uploads pass through
+        /// this server.
+        single_put_limit: u64,
         access_key: Secret,
         secret_key: Secret,
     },
@@ -113,7 +122,7 @@ pub struct Storage {
 }
 
 /// Parses `name:value;name:value` with region names, each once.
-fn parse_pairs(
+pub(super) fn parse_pairs(
     variable: &'static str,
     text: &str,
     shape: &str,
@@ -144,41 +153,6 @@ fn parse_pairs(
     Ok(pairs)
 }
 
-/// A bucket name as S3 allows it.
-fn bucket(name: RegionName, bucket: String) -> Result<(RegionName, String), ConfigError> {
-    let ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    if ok {
-        Ok((name, bucket))
-    } else {
-        Err(err(
-            "S3_REGIONS",
-            format!("{bucket:?} is not a bucket name"),
-        ))
-    }
-}
-
-/// A key: its own variable, else the AWS tools' one.
-fn key(
-    own: &Option<Secret>,
-    aws: &Option<Secret>,
-    variable: &'static str,
-    aws_variable: &str,
-) -> Result<Secret, ConfigError> {
-    own.as_ref()
-        .or(aws.as_ref())
-        .filter(|k| !k.0.is_empty())
-        .cloned()
-        .ok_or_else(|| {
-            err(
-                variable,
-                format!("is required with S3_REGIONS (or set {aws_variable})"),
-            )
-        })
-}
-
 impl StorageArgs {
     /// Resolves the settings; the default region lives under `data_dir`.
     pub fn resolve(&self, data_dir: &Path) -> Result<Storage, ConfigError> {
@@ -189,56 +163,9 @@ impl StorageArgs {
                     "set either S3_REGIONS or LOCAL_REGIONS, not both",
                 ));
             }
-            (Some(text), None) => {
-                let regions = parse_pairs("S3_REGIONS", text, "region:bucket")?
-                    .into_iter()
-                    .map(|(name, b)| bucket(name, b))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let endpoint = self
-                    .s3_endpoint
-                    .as_deref()
-                    .map(|e| http_url("S3_ENDPOINT", e).map(|u| u.text.to_owned()))
-                    .transpose()?;
-                let signing_region = match (&self.s3_signing_region, &endpoint) {
-                    (None, _) => None,
-                    (Some(_), None) => {
-                        return Err(err(
-                            "S3_SIGNING_REGION",
-                            "is only for S3-compatible stores: set S3_ENDPOINT too (on AWS each bucket is signed for its own region)",
-                        ));
-                    }
-                    (Some(r), Some(_)) => {
-                        let r = r.trim();
-                        let ok = !r.is_empty()
-                            && r.len() <= 63
-                            && r.bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-                        if !ok {
-                            return Err(err(
-                                "S3_SIGNING_REGION",
-                                format!("{r:?} is not a region name"),
-                            ));
-                        }
-                        Some(r.to_owned())
-                    }
-                };
-                Regions::S3 {
-                    regions,
-                    endpoint,
-                    signing_region,
-                    access_key: key(
-                        &self.s3_access_key_id,
-                        &self.aws_access_key_id,
-                        "S3_REGIONS_ACCESS_KEY_ID",
-                        "AWS_ACCESS_KEY_ID",
-                    )?,
-                    secret_key: key(
-                        &self.s3_secret_access_key,
-                        &self.aws_secret_access_key,
-                        "S3_REGIONS_SECRET_ACCESS_KEY",
-                        "AWS_SECRET_ACCESS_KEY",
-                    )?,
-                }
+            (Some(text), None) => self.s3_regions(text)?,
+            (None, Some(_)) | (None, None) if self.s3_single_put_limit.is_some() => {
+                return Err(err("S3_SINGLE_PUT_LIMIT", "is only for S3_REGIONS"));
             }
             (None, Some(text)) => Regions::Local(
                 parse_pairs("LOCAL_REGIONS", text, "name:/path")?

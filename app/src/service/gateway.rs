@@ -1,11 +1,12 @@
-//! The self-served storage routes: a PUT or GET of a URL that a store
-//! offering [`tooltool_ports::SelfServed`] signed. The store checks its
-//! signature and names the key it grants; uploads are received into their
-//! slot and verified before the PUT is answered.
+//! The storage routes of this server: a PUT or GET of a URL that a store
+//! signed for them ([`tooltool_ports::Receiving`],
+//! [`tooltool_ports::Serving`]). The store checks its signature and names
+//! the slot or file it grants; uploads are received into their slot and
+//! verified before the PUT is answered.
 
-use tooltool_domain::{ObjectKey, RegionName};
+use tooltool_domain::RegionName;
 use tooltool_ports::{
-    BlobError, ByteRange, ByteStream, Opened, PendingUpload, SelfServed, SignedMethod,
+    BlobError, ByteRange, ByteStream, Opened, PendingUpload, Receiving, Serving,
     URL_NOT_FOUND_MESSAGE, UseCaseError,
 };
 
@@ -15,11 +16,18 @@ use super::errors::{blob_error, store_error};
 use super::{Service, Verified, later};
 
 impl Service {
-    /// The serving part of `region`'s store; regions this process does not
-    /// have, and stores that sign URLs of their own service, serve nothing.
-    fn served(&self, region: &RegionName) -> Result<Arc<dyn SelfServed>, UseCaseError> {
+    /// What receives `region`'s uploads here; regions this process does
+    /// not have, and stores whose URLs all point elsewhere, receive nothing.
+    fn receiving(&self, region: &RegionName) -> Result<Arc<dyn Receiving>, UseCaseError> {
         self.region(region)
-            .and_then(|r| r.self_served())
+            .and_then(|r| r.receiving())
+            .ok_or_else(|| UseCaseError::not_found(URL_NOT_FOUND_MESSAGE))
+    }
+
+    /// What serves `region`'s downloads here, likewise.
+    fn serving(&self, region: &RegionName) -> Result<Arc<dyn Serving>, UseCaseError> {
+        self.region(region)
+            .and_then(|r| r.serving())
             .ok_or_else(|| UseCaseError::not_found(URL_NOT_FOUND_MESSAGE))
     }
 
@@ -30,15 +38,11 @@ impl Service {
         query: &str,
         body: ByteStream,
     ) -> Result<(), UseCaseError> {
-        let served = self.served(region)?;
+        let receiving = self.receiving(region)?;
         let now = self.clock.now();
-        let ObjectKey::Staging(staging) = served
-            .authorize(SignedMethod::Put, key, query, now)
-            .map_err(blob_error)?
-        else {
-            // Stores sign uploads for staging keys only.
-            return Err(UseCaseError::not_found(URL_NOT_FOUND_MESSAGE));
-        };
+        let staging = receiving
+            .authorize_put(key, query, now)
+            .map_err(blob_error)?;
         let slot = self
             .store
             .pending_upload(&staging)
@@ -62,19 +66,19 @@ impl Service {
             ));
         }
         tracing::debug!(slot = %staging, size = slot.size, "receiving an upload");
-        self.holding(&staging, self.receive_claimed(&*served, &slot, body))
+        self.holding(&staging, self.receive_claimed(&*receiving, &slot, body))
             .await
     }
 
     /// Receives and settles the content of a slot this request has claimed.
     async fn receive_claimed(
         &self,
-        served: &dyn SelfServed,
+        receiving: &dyn Receiving,
         slot: &PendingUpload,
         body: ByteStream,
     ) -> Result<(), UseCaseError> {
         let staging = &slot.key;
-        let (observed, info) = match served.receive(staging, slot.size, body).await {
+        let (observed, info) = match receiving.receive(staging, slot.size, body).await {
             Ok(received) => received,
             Err(BlobError::TooLarge { .. }) => {
                 let reason = format!(
@@ -108,14 +112,11 @@ impl Service {
         query: &str,
         range: ByteRange,
     ) -> Result<Opened, UseCaseError> {
-        let served = self.served(region)?;
+        let serving = self.serving(region)?;
         // Signed GETs are only ever issued for verified files.
-        let ObjectKey::File(digest) = served
-            .authorize(SignedMethod::Get, key, query, self.clock.now())
-            .map_err(blob_error)?
-        else {
-            return Err(UseCaseError::not_found(URL_NOT_FOUND_MESSAGE));
-        };
-        served.open(&digest, range).await.map_err(blob_error)
+        let digest = serving
+            .authorize_get(key, query, self.clock.now())
+            .map_err(blob_error)?;
+        serving.open(&digest, range).await.map_err(blob_error)
     }
 }

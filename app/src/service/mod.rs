@@ -7,7 +7,7 @@
 //! management), `verify.rs` (judging and settling uploads), `complete.rs`
 //! (`upload/complete`),
 //! `replicate.rs`, `sweep.rs` (the background jobs' units of work),
-//! `gateway.rs` (the self-served storage routes), `ops.rs` (health,
+//! `gateway.rs` (the storage routes of the server's own URLs), `ops.rs` (health,
 //! metrics); `port.rs` presents them as the driving port, `errors.rs` maps
 //! driven-port failures, `settings.rs` holds the tunables.
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tooltool_domain::{Digest, ObjectKey, RegionName, StagingKey};
 
-use crate::{BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, SelfServed};
+use crate::{BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, Receiving, Serving};
 
 /// A call of the store a fault can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +203,11 @@ impl BlobStore for Faulty {
         self.inner.list_staging(before).await
     }
 
-    fn self_served(&self) -> Option<Arc<dyn SelfServed>> {
-        self.inner.self_served()
+    fn receiving(&self) -> Option<Arc<dyn Receiving>> {
+        self.inner.receiving()
+    }
+
+    fn serving(&self) -> Option<Arc<dyn Serving>> {
+        self.inner.serving()
     }
 }

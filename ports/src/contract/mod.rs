@@ -47,9 +47,14 @@ macro_rules! metadata_store_contract {
 }
 
 /// Expands to one `#[tokio::test]` per blob-store contract case. `$make`
-/// is an async expression yielding a fresh store. Add `self_served` for
-/// stores whose signed URLs point at this server (they offer
-/// [`crate::SelfServed`]); stores with server-side copies also invoke
+/// is an async expression yielding a fresh store. Then either
+/// `self_served` for stores whose every signed URL points at this server
+/// (they offer [`crate::Receiving`] and [`crate::Serving`] for every
+/// size), or `receives_above: <limit>` for stores that receive only
+/// uploads above `limit` through this server (S3); where such a store's
+/// server can hold multipart uploads of real keys, also
+/// `blob_store_contract!(receives_in_parts: <store>, <part size>)`. Stores
+/// with server-side copies also invoke
 /// `blob_store_contract!(server_side_copy: <pair>)`.
 #[macro_export]
 macro_rules! blob_store_contract {
@@ -61,17 +66,72 @@ macro_rules! blob_store_contract {
             large_objects_stream_in_bounded_chunks,
         );
     };
-    ($make:expr) => {
-        $crate::blob_store_contract!(@common $make);
-        $crate::blob_store_contract!(@cases $make; offers_no_self_serving);
-    };
     ($make:expr, self_served) => {
         $crate::blob_store_contract!(@common $make);
         $crate::blob_store_contract!(@cases $make;
-            signed_urls_grant_exactly_what_they_say,
-            receive_hashes_and_keeps_nothing_on_failure,
+            signed_get_urls_grant_exactly_what_they_say,
             open_serves_ranges,
         );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn signed_put_urls_grant_exactly_what_they_say() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::signed_put_urls_grant_exactly_what_they_say(store, 6).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn receive_hashes_and_keeps_nothing_on_failure() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+                store,
+                b"received content".to_vec(),
+            )
+            .await;
+        }
+    };
+    ($make:expr, receives_above: $limit:expr) => {
+        $crate::blob_store_contract!(@common $make);
+        $crate::blob_store_contract!(@cases $make; serves_no_downloads);
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn signed_put_urls_grant_exactly_what_they_say() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::signed_put_urls_grant_exactly_what_they_say(store, $limit + 1)
+                .await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn uploads_up_to_the_limit_go_to_the_store() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::uploads_up_to_the_limit_go_to_the_store(store, $limit).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn receive_in_one_part_hashes_and_keeps_nothing_on_failure() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+                store,
+                b"received content".to_vec(),
+            )
+            .await;
+        }
+    };
+    // Stores that receive in parts of `$part` bytes (where the server can
+    // store multipart uploads of real keys).
+    (receives_in_parts: $make:expr, $part:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn receive_in_parts_hashes_and_keeps_nothing_on_failure() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+                store,
+                $crate::contract::patterned(2 * $part + 1000),
+            )
+            .await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn unfinished_writes_are_swept() {
+            let store = std::sync::Arc::new($make);
+            $crate::contract::blob::unfinished_writes_are_swept(
+                store,
+                $crate::contract::patterned(2 * $part + 1000),
+            )
+            .await;
+        }
     };
     // Stores with server-side copies: `$pair` makes two stores of one
     // copy domain.
@@ -110,6 +170,11 @@ pub fn digest_of(bytes: &[u8]) -> Digest {
 /// A staging key with a fixed slot id for `digest`.
 pub fn staging(digest: &Digest, slot: &str) -> StagingKey {
     StagingKey::new(digest.clone(), format!("{slot:0>16}")).expect("valid slot")
+}
+
+/// `len` bytes of a pattern that repeats only every 251 bytes.
+pub fn patterned(len: u64) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
 }
 
 /// A fixed point in time the suites count from.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tooltool_domain::{ObjectKey, Permissions, RegionName};
+use tooltool_domain::{ObjectKey, Permissions, RegionName, UrlSigner};
 use tooltool_fs::FsStore;
 use tooltool_ports::contract::faulty::{Fault, Faulty, Op};
 use tooltool_ports::contract::{metadata::batch_of_one, t0};
@@ -52,8 +52,7 @@ impl World {
                 FsStore::new(
                     name.clone(),
                     dir.path().join(name.as_str()),
-                    "http://t",
-                    b"a secret of at least thirty-two bytes",
+                    UrlSigner::new(&name, "http://t", b"a secret of at least thirty-two bytes"),
                 )
                 .expect("fs store"),
             )

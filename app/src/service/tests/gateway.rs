@@ -1,24 +1,36 @@
-//! The self-served routes: the store's own signature check decides which
-//! key a URL grants, stores that serve nothing answer "not found", and a
-//! received upload is settled before the PUT is answered.
+//! The server's storage routes: the store's own signature check decides
+//! which slot or file a URL grants, stores that receive or serve nothing
+//! here answer "not found", and a received upload is settled before the
+//! PUT is answered.
 
 use std::sync::Arc;
 
 use mockall::predicate::eq;
-use tooltool_domain::{ContentHasher, ObjectKey};
+use tooltool_domain::ContentHasher;
 use tooltool_ports::{
-    BlobError, ByteRange, ErrorKind, MockBlobStore, MockMetadataStore, MockSelfServed, Opened,
-    SelfServed, SignedMethod,
+    BlobError, ByteRange, ErrorKind, MockBlobStore, MockMetadataStore, MockReceiving, MockServing,
+    Opened, Receiving, Serving,
 };
 
 use super::{blob, body, digest, info, region, service, slot};
 
-/// `east`, serving itself through `served`.
-fn serving(served: MockSelfServed) -> MockBlobStore {
-    let served: Arc<dyn SelfServed> = Arc::new(served);
+/// `east`, receiving uploads through `receiving`.
+fn receiving(receiving: MockReceiving) -> MockBlobStore {
+    let receiving: Arc<dyn Receiving> = Arc::new(receiving);
     let mut east = blob("east");
-    east.expect_self_served()
-        .returning(move || Some(Arc::clone(&served)));
+    east.expect_receiving()
+        .returning(move || Some(Arc::clone(&receiving)));
+    east.expect_serving().never();
+    east
+}
+
+/// `east`, serving downloads through `serving`.
+fn serving(serving: MockServing) -> MockBlobStore {
+    let serving: Arc<dyn Serving> = Arc::new(serving);
+    let mut east = blob("east");
+    east.expect_serving()
+        .returning(move || Some(Arc::clone(&serving)));
+    east.expect_receiving().never();
     east
 }
 
@@ -27,7 +39,8 @@ async fn regions_and_stores_that_serve_nothing_are_not_found() {
     let mut store = MockMetadataStore::new();
     store.expect_pending_upload().never();
     let mut s3 = blob("east");
-    s3.expect_self_served().returning(|| None);
+    s3.expect_receiving().returning(|| None);
+    s3.expect_serving().returning(|| None);
     let svc = service(store, vec![s3]);
     for r in ["east", "west"] {
         let e = svc
@@ -45,15 +58,15 @@ async fn regions_and_stores_that_serve_nothing_are_not_found() {
 
 #[tokio::test]
 async fn a_url_the_store_did_not_sign_is_denied_before_anything_else() {
-    let mut served = MockSelfServed::new();
-    served
-        .expect_authorize()
-        .returning(|_, _, _, _| Err(BlobError::Forbidden("this signed URL has expired".into())));
-    served.expect_receive().never();
+    let mut receiver = MockReceiving::new();
+    receiver
+        .expect_authorize_put()
+        .returning(|_, _, _| Err(BlobError::Forbidden("this signed URL has expired".into())));
+    receiver.expect_receive().never();
     let mut store = MockMetadataStore::new();
     store.expect_pending_upload().never();
     store.expect_claim_upload().never();
-    let svc = service(store, vec![serving(served)]);
+    let svc = service(store, vec![receiving(receiver)]);
     let e = svc
         .receive_blob(&region("east"), "pending/x/y", "expires=1", body(b"x"))
         .await
@@ -71,19 +84,18 @@ async fn uploads_are_received_into_open_slots_and_settled() {
     let declared = slot(b"good", 4);
     let key = declared.key.clone();
     let text = key.to_string();
-    let mut served = MockSelfServed::new();
+    let mut receiver = MockReceiving::new();
     let granted = key.clone();
-    served
-        .expect_authorize()
+    receiver
+        .expect_authorize_put()
         .with(
-            eq(SignedMethod::Put),
             eq(text.clone()),
             eq("q".to_owned()),
             mockall::predicate::always(),
         )
-        .returning(move |_, _, _, _| Ok(ObjectKey::Staging(granted.clone())));
+        .returning(move |_, _, _| Ok(granted.clone()));
     let mut attempt = 0;
-    served
+    receiver
         .expect_receive()
         .times(2)
         .returning(move |_, limit, _| {
@@ -119,7 +131,7 @@ async fn uploads_are_received_into_open_slots_and_settled() {
         .with(eq(key.clone()), eq(4))
         .times(1)
         .returning(|_, _| Ok(()));
-    let mut east = serving(served);
+    let mut east = receiving(receiver);
     east.expect_promote().times(1).returning(|_, _| Ok(()));
     let svc = service(store, vec![east]);
     let east = region("east");
@@ -144,19 +156,15 @@ async fn uploads_are_received_into_open_slots_and_settled() {
 #[tokio::test]
 async fn downloads_open_the_file_the_url_grants() {
     let d = digest(b"0123456789");
-    let mut served = MockSelfServed::new();
+    let mut served = MockServing::new();
     let granted = d.clone();
-    served
-        .expect_authorize()
-        .withf(|m, _, _, _| *m == SignedMethod::Get)
-        .returning(move |_, key, _, _| {
-            Ok(if key.starts_with("sha512/") {
-                ObjectKey::File(granted.clone())
-            } else {
-                // Not what a store grants for a GET: refused all the same.
-                ObjectKey::Staging(slot(b"x", 1).key)
-            })
-        });
+    served.expect_authorize_get().returning(move |key, _, _| {
+        if key.starts_with("sha512/") {
+            Ok(granted.clone())
+        } else {
+            Err(BlobError::Forbidden("not a download URL".into()))
+        }
+    });
     served
         .expect_open()
         .with(eq(d.clone()), eq(ByteRange::Suffix(3)))
@@ -183,6 +191,6 @@ async fn downloads_open_the_file_the_url_grants() {
     let e = svc
         .serve_blob(&region("east"), "pending/x", "", ByteRange::Full)
         .await
-        .expect_err("a staging key is never served");
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+        .expect_err("what the store refuses is never opened");
+    assert_eq!(e.kind(), ErrorKind::Denied);
 }
