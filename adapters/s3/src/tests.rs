@@ -86,6 +86,43 @@ mod on_garage {
     tooltool_ports::blob_store_contract!(receives_in_parts: receiving_store().await, 5 * MIB);
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
 
+    /// Promotion above the single-request limit goes by part copies, each
+    /// conditioned on the hashed version: a staging object replaced after
+    /// it was inspected is refused and nothing is promoted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn promotion_in_parts_moves_only_the_inspected_version() {
+        use crate::tests::multipart::{chunks, content, read};
+        use tooltool_domain::{ObjectKey, StagingKey};
+        use tooltool_ports::{BlobError, BlobStore};
+        let store = receiving_store().await;
+        let content = content();
+        let size = content.len() as u64;
+        let digest = tooltool_ports::contract::digest_of(&content);
+        let slot = StagingKey::new(digest.clone(), "0123456789abcdef").expect("slot");
+        let staging = ObjectKey::from(slot.clone());
+        store
+            .put(&staging, size, chunks(&content, false))
+            .await
+            .expect("put");
+        let inspected = store.head(&staging).await.expect("head").expect("exists");
+        let mut swapped = content.clone();
+        swapped[7 * MIB as usize] ^= 1;
+        store
+            .put(&staging, size, chunks(&swapped, false))
+            .await
+            .expect("replace");
+        assert!(matches!(
+            store.promote(&slot, &inspected).await,
+            Err(BlobError::Changed)
+        ));
+        let file = ObjectKey::File(digest);
+        assert_eq!(store.head(&file).await.expect("head"), None);
+        let current = store.head(&staging).await.expect("head").expect("exists");
+        store.promote(&slot, &current).await.expect("promote");
+        assert_eq!(store.head(&staging).await.expect("head"), None);
+        assert_eq!(read(&store, &file.to_string()).await, swapped);
+    }
+
     /// Multipart uploads and copies of real keys (a file's final key, 135
     /// characters), which s3s-fs cannot store; a failed one is aborted and
     /// leaves no object and no open upload.
