@@ -72,6 +72,25 @@ async fn assert_nothing_left(node: &Garage, what: &str) {
     panic!("{what} left {left:?}");
 }
 
+/// The `put_url` of a new batch declaring `content` as public `big.tar`.
+async fn declare(app: &TestApp, token: &str, message: &str, content: &[u8]) -> String {
+    let batch = app
+        .create_batch(
+            token,
+            &batch_body(message, &[("big.tar", content, "public")]),
+            None,
+        )
+        .await;
+    put_url(&batch, "big.tar")
+}
+
+/// The `detail` of an error answer with `status`.
+async fn detail(resp: reqwest::Response, status: u16) -> String {
+    assert_eq!(resp.status(), status);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    body["detail"].as_str().unwrap_or_default().to_owned()
+}
+
 async fn final_object_exists(node: &Garage, digest: &str) -> bool {
     let key = ObjectKey::File(Digest::parse(digest).expect("digest"));
     for store in buckets(node) {
@@ -160,49 +179,21 @@ async fn wrong_or_oversized_large_uploads_leave_nothing() {
     let token = app.token("releng", &["upload/*"]);
     let declared = large(0);
     let d = sha512_hex(&declared);
-    let batch = app
-        .create_batch(
-            &token,
-            &batch_body("wrong", &[("big.tar", &declared, "public")]),
-            None,
-        )
-        .await;
-    let url = put_url(&batch, "big.tar");
+    let url = declare(&app, &token, "wrong", &declared).await;
     // Same size, other bytes: received, hashed, refused.
-    let resp = put(&url, &large(1)).await;
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.expect("json");
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("uploaded content does not match")),
-        "{body}"
-    );
+    let why = detail(put(&url, &large(1)).await, 400).await;
+    assert!(why.starts_with("uploaded content does not match"), "{why}");
     assert_eq!(app.get(&format!("sha512/{d}")).await.status(), 404);
     assert!(!final_object_exists(&node, &d).await);
     assert_nothing_left(&node, "a wrong upload").await;
 
     // More bytes than declared (one more, so that the whole body is read
     // before the answer and the client surely sees it): refused.
-    let batch = app
-        .create_batch(
-            &token,
-            &batch_body("long", &[("big.tar", &declared, "public")]),
-            None,
-        )
-        .await;
-    let url = put_url(&batch, "big.tar");
+    let url = declare(&app, &token, "long", &declared).await;
     let mut longer = declared.clone();
     longer.push(0);
-    let resp = put(&url, &longer).await;
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.expect("json");
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|t| t.contains("received more")),
-        "{body}"
-    );
+    let why = detail(put(&url, &longer).await, 400).await;
+    assert!(why.contains("received more"), "{why}");
     assert!(!final_object_exists(&node, &d).await);
     assert_nothing_left(&node, "an oversized upload").await;
 }
@@ -213,14 +204,7 @@ async fn an_interrupted_large_upload_leaves_nothing_and_can_be_retried() {
     let token = app.token("releng", &["upload/*"]);
     let content = large(2);
     let d = sha512_hex(&content);
-    let batch = app
-        .create_batch(
-            &token,
-            &batch_body("cut", &[("big.tar", &content, "public")]),
-            None,
-        )
-        .await;
-    let url = put_url(&batch, "big.tar");
+    let url = declare(&app, &token, "cut", &content).await;
     // The client sends the headers and 7 MiB (more than one part, so a
     // multipart upload is open), then its connection drops.
     let target = url.strip_prefix(&app.url).expect("our url");

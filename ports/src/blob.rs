@@ -104,6 +104,14 @@ pub enum BlobError {
     OutOfSpace(#[source] Cause),
 }
 
+/// A request's URL that the store's [`tooltool_domain::UrlSigner`]
+/// refused: forbidden, with the signer's sentence for the client.
+impl From<tooltool_domain::UrlRefusal> for BlobError {
+    fn from(why: tooltool_domain::UrlRefusal) -> Self {
+        Self::Forbidden(why.to_string())
+    }
+}
+
 impl BlobError {
     pub fn interrupted(cause: impl Into<Cause>) -> Self {
         Self::Interrupted(cause.into())

@@ -5,14 +5,10 @@ use std::io::{Seek, SeekFrom};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tooltool_domain::{Digest, ObjectKey, Observed, StagingKey, UrlRefusal};
+use tooltool_domain::{Digest, ObjectKey, Observed, StagingKey};
 use tooltool_ports::{BlobError, ByteRange, ByteStream, ObjectInfo, Opened, Receiving, Serving};
 
 use crate::{Region, io_error};
-
-fn refused(why: UrlRefusal) -> BlobError {
-    BlobError::Forbidden(why.to_string())
-}
 
 #[async_trait]
 impl Receiving for Region {
@@ -24,7 +20,7 @@ impl Receiving for Region {
     ) -> Result<StagingKey, BlobError> {
         self.signer
             .check_put(key, query, now.timestamp())
-            .map_err(refused)
+            .map_err(BlobError::from)
     }
 
     async fn receive(
@@ -48,7 +44,7 @@ impl Serving for Region {
     ) -> Result<Digest, BlobError> {
         self.signer
             .check_get(key, query, now.timestamp())
-            .map_err(refused)
+            .map_err(BlobError::from)
     }
 
     async fn open(&self, digest: &Digest, range: ByteRange) -> Result<Opened, BlobError> {

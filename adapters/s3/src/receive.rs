@@ -122,7 +122,7 @@ impl Receiving for S3Store {
     ) -> Result<StagingKey, BlobError> {
         self.signer
             .check_put(key, query, now.timestamp())
-            .map_err(|why| BlobError::Forbidden(why.to_string()))
+            .map_err(BlobError::from)
     }
 
     async fn receive(
