@@ -5,6 +5,7 @@
 pub mod blob;
 pub mod faulty;
 pub mod metadata;
+pub mod transfers;
 
 /// Expands to one `#[tokio::test]` per metadata-store contract case.
 /// `$make` is an async expression yielding a fresh, empty store.
@@ -59,7 +60,7 @@ macro_rules! metadata_store_contract {
 #[macro_export]
 macro_rules! blob_store_contract {
     (@common $make:expr) => {
-        $crate::blob_store_contract!(@cases $make;
+        $crate::blob_store_contract!(@cases blob $make;
             put_head_get_delete_round_trip,
             promote_moves_only_the_inspected_version,
             list_staging_lists_only_old_staging_objects,
@@ -68,19 +69,19 @@ macro_rules! blob_store_contract {
     };
     ($make:expr, self_served) => {
         $crate::blob_store_contract!(@common $make);
-        $crate::blob_store_contract!(@cases $make;
+        $crate::blob_store_contract!(@cases transfers $make;
             signed_get_urls_grant_exactly_what_they_say,
             open_serves_ranges,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn signed_put_urls_grant_exactly_what_they_say() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::signed_put_urls_grant_exactly_what_they_say(store, 6).await;
+            $crate::contract::transfers::signed_put_urls_grant_exactly_what_they_say(store, 6).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn receive_hashes_and_keeps_nothing_on_failure() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+            $crate::contract::transfers::receive_hashes_and_keeps_nothing_on_failure(
                 store,
                 b"received content".to_vec(),
             )
@@ -89,22 +90,22 @@ macro_rules! blob_store_contract {
     };
     ($make:expr, receives_above: $limit:expr) => {
         $crate::blob_store_contract!(@common $make);
-        $crate::blob_store_contract!(@cases $make; serves_no_downloads);
+        $crate::blob_store_contract!(@cases transfers $make; serves_no_downloads);
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn signed_put_urls_grant_exactly_what_they_say() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::signed_put_urls_grant_exactly_what_they_say(store, $limit + 1)
+            $crate::contract::transfers::signed_put_urls_grant_exactly_what_they_say(store, $limit + 1)
                 .await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn uploads_up_to_the_limit_go_to_the_store() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::uploads_up_to_the_limit_go_to_the_store(store, $limit).await;
+            $crate::contract::transfers::uploads_up_to_the_limit_go_to_the_store(store, $limit).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn receive_in_one_part_hashes_and_keeps_nothing_on_failure() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+            $crate::contract::transfers::receive_hashes_and_keeps_nothing_on_failure(
                 store,
                 b"received content".to_vec(),
             )
@@ -117,7 +118,7 @@ macro_rules! blob_store_contract {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn receive_in_parts_hashes_and_keeps_nothing_on_failure() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::receive_hashes_and_keeps_nothing_on_failure(
+            $crate::contract::transfers::receive_hashes_and_keeps_nothing_on_failure(
                 store,
                 $crate::contract::patterned(2 * $part + 1000),
             )
@@ -126,7 +127,7 @@ macro_rules! blob_store_contract {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn unfinished_writes_are_swept() {
             let store = std::sync::Arc::new($make);
-            $crate::contract::blob::unfinished_writes_are_swept(
+            $crate::contract::transfers::unfinished_writes_are_swept(
                 store,
                 $crate::contract::patterned(2 * $part + 1000),
             )
@@ -146,12 +147,13 @@ macro_rules! blob_store_contract {
             .await;
         }
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
+    // One test per case of `contract::$module`.
+    (@cases $module:ident $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let store = $make;
-                $crate::contract::blob::$case(std::sync::Arc::new(store)).await;
+                $crate::contract::$module::$case(std::sync::Arc::new(store)).await;
             }
         )*
     };
