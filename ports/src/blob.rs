@@ -163,6 +163,8 @@ pub trait BlobStore: Send + Sync {
         expires: DateTime<Utc>,
     ) -> Result<String, BlobError>;
 
+    /// A URL that lets anyone GET the verified file `digest` until
+    /// `expires`, and nothing else. Only verified files are ever handed out.
     async fn presign_get(
         &self,
         digest: &Digest,
