@@ -129,24 +129,30 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
             .collect(),
         Regions::S3 {
             regions,
-            endpoint,
             signing_region,
             single_put_limit,
             access_key,
             secret_key,
         } => {
-            let account =
-                tooltool_s3::Account::new(endpoint.as_deref(), &access_key.0, &secret_key.0)
-                    .with_signing_region(signing_region.as_deref());
             let mut stores: Vec<Arc<dyn BlobStore>> = Vec::new();
-            for (name, bucket) in regions {
-                let store =
-                    tooltool_s3::S3Store::new(name.clone(), bucket.clone(), &account, signer(name))
-                        .with_single_put_limit(*single_put_limit);
-                store
-                    .check()
-                    .await
-                    .map_err(|e| s3_start_failure(name, endpoint.is_some(), &e))?;
+            for b in regions {
+                // One account per endpoint: buckets of one endpoint copy
+                // from each other server-side, others are streamed. The
+                // signing region is an S3-compatible store's; AWS buckets
+                // are signed for their own region.
+                let account =
+                    tooltool_s3::Account::new(b.endpoint.as_deref(), &access_key.0, &secret_key.0)
+                        .with_signing_region(
+                            signing_region.as_deref().filter(|_| b.endpoint.is_some()),
+                        );
+                let store = tooltool_s3::S3Store::new(
+                    b.region.clone(),
+                    &b.bucket,
+                    &account,
+                    signer(&b.region),
+                )
+                .with_single_put_limit(*single_put_limit);
+                store.check().await.map_err(|e| s3_start_failure(b, &e))?;
                 stores.push(Arc::new(store));
             }
             Ok(stores)
@@ -196,11 +202,7 @@ fn with_cdn(
 
 /// A bucket that failed its start-up check, as one line naming the
 /// setting to look at.
-fn s3_start_failure(
-    region: &tooltool_domain::RegionName,
-    own_endpoint: bool,
-    e: &tooltool_s3::S3Failure,
-) -> String {
+fn s3_start_failure(b: &crate::config::S3Bucket, e: &tooltool_s3::S3Failure) -> String {
     use tooltool_s3::S3FailureKind;
     let (variable, advice) = match e.kind {
         S3FailureKind::Denied => (
@@ -208,13 +210,13 @@ fn s3_start_failure(
             "the store refused the key pair, or it may not read this bucket",
         ),
         S3FailureKind::NoSuchBucket => ("S3_REGIONS", "create the bucket, or fix its name"),
-        S3FailureKind::Unreachable if own_endpoint => {
-            ("S3_ENDPOINT", "is the store running at that address?")
+        S3FailureKind::Unreachable if b.endpoint.is_some() => {
+            (b.endpoint_variable, "is the store running at that address?")
         }
         S3FailureKind::Unreachable => ("S3_REGIONS", "AWS did not answer: check the network"),
         S3FailureKind::Other => ("S3_REGIONS", "the bucket's check failed"),
     };
-    format!("{variable}: region {region}: {e} ({advice})")
+    format!("{variable}: region {}: {e} ({advice})", b.region)
 }
 
 /// Builds the application from resolved configuration. Key material and

@@ -615,7 +615,7 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
     let endpoint = tooltool_s3::testing::start(&["tooltool-cli"]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8").to_owned();
-    let run = move |endpoint: String, bucket: &'static str, secret: &'static str| {
+    let run = move |endpoint: String, regions: String, secret: &'static str| {
         let data = data.clone();
         async move {
             tokio::task::spawn_blocking(move || {
@@ -626,7 +626,7 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
                         ("LISTEN", "127.0.0.1:0"),
                         ("PUBLIC_URL", "http://127.0.0.1:1"),
                         ("S3_ENDPOINT", &endpoint),
-                        ("S3_REGIONS", &format!("us-east-1:{bucket}")),
+                        ("S3_REGIONS", &regions),
                         ("S3_REGIONS_ACCESS_KEY_ID", tooltool_s3::testing::ACCESS_KEY),
                         ("S3_REGIONS_SECRET_ACCESS_KEY", secret),
                     ],
@@ -640,7 +640,8 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
             .expect("join")
         }
     };
-    let err = run(endpoint.clone(), "tooltool-cli", "not-the-secret").await;
+    let us = |bucket: &str| format!("us-east-1:{bucket}");
+    let err = run(endpoint.clone(), us("tooltool-cli"), "not-the-secret").await;
     assert!(
         err.starts_with(
             "tooltool: S3_REGIONS_ACCESS_KEY_ID/S3_REGIONS_SECRET_ACCESS_KEY: region us-east-1: \
@@ -651,7 +652,7 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
     assert!(err.contains("HTTP 403"), "{err}");
     let err = run(
         endpoint.clone(),
-        "tooltool-missing",
+        us("tooltool-missing"),
         tooltool_s3::testing::SECRET_KEY,
     )
     .await;
@@ -662,7 +663,7 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
     assert!(err.contains("the bucket does not exist"), "{err}");
     let err = run(
         "http://127.0.0.1:9".to_owned(),
-        "tooltool-cli",
+        us("tooltool-cli"),
         tooltool_s3::testing::SECRET_KEY,
     )
     .await;
@@ -672,6 +673,21 @@ async fn s3_start_up_failures_name_the_bucket_the_cause_and_the_variable() {
     );
     assert!(err.contains("Connection refused"), "{err}");
     assert!(err.len() < 300, "short: {err}");
+    // A region on an endpoint of its own is checked there, and named so.
+    let err = run(
+        endpoint.clone(),
+        format!("{};eu:tooltool-cli@http://127.0.0.1:9", us("tooltool-cli")),
+        tooltool_s3::testing::SECRET_KEY,
+    )
+    .await;
+    assert!(
+        err.starts_with(
+            "tooltool: S3_REGIONS: region eu: S3 head bucket on bucket tooltool-cli: no answer from the store: "
+        ),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.contains("is the store running"), "{err}");
 }
 
 #[test]

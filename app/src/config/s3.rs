@@ -1,9 +1,9 @@
-//! S3 storage (`S3_REGIONS` and the variables read with it): buckets, the
-//! endpoint of an S3-compatible store and its one signing region, the key
-//! pair, and the single-PUT limit above which uploads pass through this
-//! server.
+//! S3 storage (`S3_REGIONS` and the variables read with it): buckets, each
+//! on AWS or an S3-compatible store's endpoint (S3_ENDPOINT, or its own),
+//! the one signing region of such stores, the key pair, and the single-PUT
+//! limit above which uploads pass through this server.
 
-use super::storage::{Regions, StorageArgs, parse_pairs};
+use super::storage::{Regions, S3Bucket, StorageArgs, parse_pairs};
 use super::url::http_url;
 use super::{ConfigError, Secret, err};
 use tooltool_domain::RegionName;
@@ -16,19 +16,55 @@ pub const S3_SINGLE_PUT_MAX: u64 = 5 * 1024 * MIB;
 const S3_SINGLE_PUT_MIN: u64 = 5 * MIB;
 
 /// A bucket name as S3 allows it.
-fn bucket(name: RegionName, bucket: String) -> Result<(RegionName, String), ConfigError> {
+fn bucket_name(bucket: &str) -> Result<String, ConfigError> {
     let ok = (3..=63).contains(&bucket.len())
         && bucket
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     if ok {
-        Ok((name, bucket))
+        Ok(bucket.to_owned())
     } else {
         Err(err(
             "S3_REGIONS",
             format!("{bucket:?} is not a bucket name"),
         ))
     }
+}
+
+/// An endpoint URL (of `variable`), without credentials: the key pair has
+/// its own, secret, variables, and URLs are printed at start-up.
+fn endpoint(variable: &'static str, text: &str) -> Result<String, ConfigError> {
+    let url = http_url(variable, text)?;
+    if url.authority.contains('@') {
+        return Err(err(
+            variable,
+            "an endpoint URL holds no credentials: set S3_REGIONS_ACCESS_KEY_ID and S3_REGIONS_SECRET_ACCESS_KEY",
+        ));
+    }
+    Ok(url.text.to_owned())
+}
+
+/// One `region:bucket` or `region:bucket@endpoint` entry, the endpoint
+/// defaulting to `default` (S3_ENDPOINT).
+fn s3_bucket(
+    region: RegionName,
+    value: &str,
+    default: Option<&String>,
+) -> Result<S3Bucket, ConfigError> {
+    let (bucket, endpoint, endpoint_variable) = match value.split_once('@') {
+        Some((bucket, url)) => (
+            bucket.trim(),
+            Some(endpoint("S3_REGIONS", url)?),
+            "S3_REGIONS",
+        ),
+        None => (value, default.cloned(), "S3_ENDPOINT"),
+    };
+    Ok(S3Bucket {
+        region,
+        bucket: bucket_name(bucket)?,
+        endpoint,
+        endpoint_variable,
+    })
 }
 
 /// A key: its own variable, else the AWS tools' one.
@@ -54,24 +90,25 @@ impl StorageArgs {
     /// The S3 regions `text` (`region:bucket;…`) names, with the settings
     /// read alongside.
     pub(super) fn s3_regions(&self, text: &str) -> Result<Regions, ConfigError> {
-        let regions = parse_pairs("S3_REGIONS", text, "region:bucket")?
-            .into_iter()
-            .map(|(name, b)| bucket(name, b))
-            .collect::<Result<Vec<_>, _>>()?;
-        let endpoint = self
+        let default_endpoint = self
             .s3_endpoint
             .as_deref()
-            .map(|e| http_url("S3_ENDPOINT", e).map(|u| u.text.to_owned()))
+            .map(|e| endpoint("S3_ENDPOINT", e))
             .transpose()?;
-        let signing_region = match (&self.s3_signing_region, &endpoint) {
+        let regions = parse_pairs("S3_REGIONS", text, "region:bucket")?
+            .into_iter()
+            .map(|(name, value)| s3_bucket(name, &value, default_endpoint.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let any_endpoint = regions.iter().any(|b| b.endpoint.is_some());
+        let signing_region = match (&self.s3_signing_region, any_endpoint) {
             (None, _) => None,
-            (Some(_), None) => {
+            (Some(_), false) => {
                 return Err(err(
                     "S3_SIGNING_REGION",
-                    "is only for S3-compatible stores: set S3_ENDPOINT too (on AWS each bucket is signed for its own region)",
+                    "is only for S3-compatible stores: set S3_ENDPOINT, or an endpoint in S3_REGIONS (on AWS each bucket is signed for its own region)",
                 ));
             }
-            (Some(r), Some(_)) => {
+            (Some(r), true) => {
                 let r = r.trim();
                 let ok = !r.is_empty()
                     && r.len() <= 63
@@ -97,7 +134,6 @@ impl StorageArgs {
         }
         Ok(Regions::S3 {
             regions,
-            endpoint,
             signing_region,
             single_put_limit,
             access_key: key(
@@ -135,6 +171,119 @@ mod tests {
         config(&args).resolve()
     }
 
+    fn buckets(r: Resolved) -> Vec<(String, String, Option<String>, &'static str)> {
+        let Regions::S3 { regions, .. } = r.storage.regions else {
+            panic!("s3 storage")
+        };
+        regions
+            .into_iter()
+            .map(|b| {
+                (
+                    b.region.as_str().to_owned(),
+                    b.bucket,
+                    b.endpoint,
+                    b.endpoint_variable,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn regions_are_on_aws_on_s3_endpoint_or_on_their_own_endpoint() {
+        let own = |r: &str, b: &str, e: &str| {
+            (r.to_owned(), b.to_owned(), Some(e.to_owned()), "S3_REGIONS")
+        };
+        assert_eq!(
+            buckets(s3(&[]).expect("valid")),
+            [
+                ("us-east-1".into(), "tooltool-a".into(), None, "S3_ENDPOINT"),
+                ("us-west-2".into(), "tooltool-b".into(), None, "S3_ENDPOINT"),
+            ]
+        );
+        let shared = Some("http://garage:3900".to_owned());
+        assert_eq!(
+            buckets(s3(&["--s3-endpoint", "http://garage:3900/"]).expect("valid")),
+            [
+                (
+                    "us-east-1".into(),
+                    "tooltool-a".into(),
+                    shared.clone(),
+                    "S3_ENDPOINT"
+                ),
+                (
+                    "us-west-2".into(),
+                    "tooltool-b".into(),
+                    shared.clone(),
+                    "S3_ENDPOINT"
+                ),
+            ]
+        );
+        // A region on its own store; the others on S3_ENDPOINT (or AWS).
+        let text = "eu:tooltool@https://s3.eu.example.com/ ; us: tooltool-us @ http://[::1]:3900;aws:tooltool-aws";
+        for (extra, last) in [
+            (&[][..], None),
+            (&["--s3-endpoint", "http://garage:3900"][..], shared.clone()),
+        ] {
+            let mut args = vec!["--s3-regions", text, "--s3-access-key-id", "AK"];
+            args.extend_from_slice(&["--s3-secret-access-key", "SK"]);
+            args.extend_from_slice(extra);
+            let r = config(&args).resolve().expect("valid");
+            assert_eq!(
+                buckets(r),
+                [
+                    own("eu", "tooltool", "https://s3.eu.example.com"),
+                    own("us", "tooltool-us", "http://[::1]:3900"),
+                    ("aws".into(), "tooltool-aws".into(), last, "S3_ENDPOINT"),
+                ]
+            );
+        }
+        for (regions, endpoint, refusal) in [
+            (
+                "eu:tooltool@",
+                None,
+                "S3_REGIONS: \"\" is not an http(s) URL",
+            ),
+            (
+                "eu:tooltool@s3.example.com",
+                None,
+                "S3_REGIONS: \"s3.example.com\" is not",
+            ),
+            (
+                "eu:Tooltool@http://h",
+                None,
+                "S3_REGIONS: \"Tooltool\" is not a bucket name",
+            ),
+            (
+                "eu:@http://h",
+                None,
+                "S3_REGIONS: \"\" is not a bucket name",
+            ),
+            (
+                "eu:b@x@http://h",
+                None,
+                "S3_REGIONS: \"x@http://h\" is not an http(s) URL",
+            ),
+            (
+                "eu:tooltool@http://AK:SK@h",
+                None,
+                "S3_REGIONS: an endpoint URL holds no credentials",
+            ),
+            (
+                "eu:tooltool",
+                Some("http://AK:SK@h"),
+                "S3_ENDPOINT: an endpoint URL holds no credentials",
+            ),
+        ] {
+            let mut args = vec!["--s3-regions", regions, "--s3-access-key-id", "AK"];
+            args.extend_from_slice(&["--s3-secret-access-key", "SK"]);
+            if let Some(e) = endpoint {
+                args.extend_from_slice(&["--s3-endpoint", e]);
+            }
+            let e = config(&args).resolve().expect_err("refused").to_string();
+            assert!(e.starts_with(refusal), "{regions}: {e}");
+        }
+    }
+
     #[test]
     fn the_signing_region_is_for_s3_compatible_endpoints_only() {
         let r = s3(&[
@@ -145,6 +294,23 @@ mod tests {
         ])
         .expect("valid");
         let Regions::S3 { signing_region, .. } = r.storage.regions else {
+            panic!("s3 storage")
+        };
+        assert_eq!(signing_region.as_deref(), Some("garage"));
+        // An endpoint of a region's own is enough.
+        let own = config(&[
+            "--s3-regions",
+            "eu:tooltool@http://127.0.0.1:3900",
+            "--s3-access-key-id",
+            "AK",
+            "--s3-secret-access-key",
+            "SK",
+            "--s3-signing-region",
+            "garage",
+        ])
+        .resolve()
+        .expect("valid");
+        let Regions::S3 { signing_region, .. } = own.storage.regions else {
             panic!("s3 storage")
         };
         assert_eq!(signing_region.as_deref(), Some("garage"));

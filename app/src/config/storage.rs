@@ -23,17 +23,20 @@ pub struct StorageArgs {
     pub local_regions: Option<String>,
     /// S3 storage, `region:bucket;region:bucket` (e.g. `us-east-1:tooltool-a;us-west-2:tooltool-b`);
     /// the first receives uploads unless a client asks for another. Instead of LOCAL_REGIONS.
+    /// A region on its own S3-compatible store (one cluster per site) names its endpoint after
+    /// the bucket: `eu:tooltool@https://s3.eu.example.com`.
     #[arg(long, env = "S3_REGIONS")]
     pub s3_regions: Option<String>,
-    /// Endpoint of an S3-compatible store (MinIO, Ceph, s3s-fs), addressed path-style.
+    /// Endpoint of an S3-compatible store (Garage, MinIO, Ceph), addressed path-style: every
+    /// region of S3_REGIONS that names no endpoint of its own is reached there.
     #[arg(long, env = "S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
     /// Region every S3 request is signed for, instead of each bucket's region name: an
     /// S3-compatible store (Garage, MinIO, Ceph) has one (Garage's `s3_region`, often
-    /// `garage` or `us-east-1`). Only with S3_ENDPOINT.
+    /// `garage` or `us-east-1`); the same for every endpoint. Only with an endpoint.
     #[arg(long, env = "S3_SIGNING_REGION")]
     pub s3_signing_region: Option<String>,
-    /// Access key for S3 (else AWS_ACCESS_KEY_ID).
+    /// Access key for S3 (else AWS_ACCESS_KEY_ID); the same on every endpoint.
     #[arg(long, env = "S3_REGIONS_ACCESS_KEY_ID", hide_env_values = true)]
     pub s3_access_key_id: Option<Secret>,
     /// Secret key for S3 (else AWS_SECRET_ACCESS_KEY).
@@ -95,10 +98,9 @@ pub enum Regions {
     /// Region name → directory.
     Local(Vec<(RegionName, PathBuf)>),
     S3 {
-        /// Region name → bucket.
-        regions: Vec<(RegionName, String)>,
-        endpoint: Option<String>,
-        /// `None`: each bucket is signed for its region's name (AWS).
+        regions: Vec<S3Bucket>,
+        /// `None`: each bucket is signed for its region's name (AWS);
+        /// else buckets behind an endpoint are signed for this one.
         signing_region: Option<String>,
         /// The largest single PUT or copy; larger uploads pass through
         /// this server.
@@ -106,6 +108,18 @@ pub enum Regions {
         access_key: Secret,
         secret_key: Secret,
     },
+}
+
+/// Where one region's bytes live on S3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Bucket {
+    pub region: RegionName,
+    pub bucket: String,
+    /// The S3-compatible store it is reached at; `None`: AWS.
+    pub endpoint: Option<String>,
+    /// The variable that named the endpoint (`S3_REGIONS` for a region's
+    /// own, else `S3_ENDPOINT`), for start-up errors to point at.
+    pub endpoint_variable: &'static str,
 }
 
 /// The resolved storage settings.

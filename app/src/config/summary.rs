@@ -60,23 +60,21 @@ impl Resolved {
             }
             Regions::S3 {
                 regions,
-                endpoint,
                 signing_region,
                 ..
             } => {
                 let list: Vec<String> = regions
                     .iter()
-                    .map(|(name, bucket)| format!("{name}={bucket}"))
+                    .map(|b| {
+                        let place = b.endpoint.as_deref().unwrap_or("AWS");
+                        format!("{}={} at {place}", b.region, b.bucket)
+                    })
                     .collect();
                 let signing = signing_region
                     .as_deref()
-                    .map(|r| format!(" (signed for {r})"))
+                    .map(|r| format!(" (endpoints signed for {r})"))
                     .unwrap_or_default();
-                format!(
-                    "S3 at {}{signing} {}",
-                    endpoint.as_deref().unwrap_or("AWS"),
-                    list.join(", ")
-                )
+                format!("S3 {}{signing}", list.join(", "))
             }
         };
         if let Some(cdn) = &self.storage.cloudfront {
@@ -145,7 +143,9 @@ mod tests {
             "--database-url",
             "postgres://tt:hunter2-secret@db.internal:5433/tooltool?sslmode=require",
             "--s3-regions",
-            "us-east-1:tt-east;us-west-2:tt-west",
+            "us-east-1:tt-east;eu:tt-eu@http://garage.eu:3900",
+            "--s3-signing-region",
+            "garage",
             "--s3-access-key-id",
             "AK",
             "--s3-secret-access-key",
@@ -174,7 +174,7 @@ mod tests {
         );
         assert_eq!(
             s.storage,
-            "S3 at AWS us-east-1=tt-east, us-west-2=tt-west, downloads through CloudFront d1.cloudfront.net (key K2JCJMDEHXQW5F)"
+            "S3 us-east-1=tt-east at AWS, eu=tt-eu at http://garage.eu:3900 (endpoints signed for garage), downloads through CloudFront d1.cloudfront.net (key K2JCJMDEHXQW5F)"
         );
         assert_eq!(
             s.auth,
