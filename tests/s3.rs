@@ -1,6 +1,8 @@
-//! The server on S3, on two stores: an in-process s3s-fs server with two
-//! buckets that checks SigV4, and a Garage node with two buckets on one
-//! endpoint signed for its one region (`S3_SIGNING_REGION`): the client's sequence through real presigned URLs,
+//! The server on S3, on three shapes: an in-process s3s-fs server with two
+//! buckets that checks SigV4, a Garage node with two buckets on one
+//! endpoint signed for its one region (`S3_SIGNING_REGION`), and two
+//! Garage nodes, one region on each (endpoints in `S3_REGIONS`, so
+//! replication streams): the client's sequence through real presigned URLs,
 //! rejection of wrong bytes, no swap after verification, replication and
 //! region preference, delete_instances in every bucket.
 
@@ -35,6 +37,12 @@ async fn the_client_sequence_works_on_s3_with_replication() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_sequence_works_on_garage_with_replication() {
     let (app, _node) = garage_app().await;
+    client_sequence(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sequence_works_with_regions_on_two_garage_endpoints() {
+    let (app, _nodes) = tooltool_tests::garage_sites_app(&[]).await;
     client_sequence(app).await;
 }
 

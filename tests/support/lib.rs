@@ -400,3 +400,33 @@ pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage
     let app = spawn_with(&args).await;
     (app, node)
 }
+
+/// A server with its two regions on two Garage nodes of their own (two
+/// sites, one cluster each, the same key imported into both): `us-east-1`
+/// on bucket `tooltool-east` of the first, `us-west-2` on `tooltool-west`
+/// of the second, each named with its endpoint in S3_REGIONS. Buckets of
+/// different endpoints cannot copy from each other, so replication streams
+/// through the server. The nodes are returned: they live as long as them.
+pub async fn garage_sites_app(extra: &[&str]) -> (TestApp, [tooltool_s3::garage::Garage; 2]) {
+    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
+    let east = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east"]));
+    let west = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-west"]));
+    let (east, west) = (east.await.expect("garage"), west.await.expect("garage"));
+    let regions = format!(
+        "us-east-1:tooltool-east@{};us-west-2:tooltool-west@{}",
+        east.endpoint, west.endpoint
+    );
+    let mut args = vec![
+        "--s3-regions",
+        &regions,
+        "--s3-signing-region",
+        SIGNING_REGION,
+        "--s3-access-key-id",
+        ACCESS_KEY,
+        "--s3-secret-access-key",
+        SECRET_KEY,
+    ];
+    args.extend_from_slice(extra);
+    let app = spawn_with(&args).await;
+    (app, [east, west])
+}

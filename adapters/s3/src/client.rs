@@ -20,6 +20,31 @@ pub struct Account {
     /// The region every request is signed for, whatever the bucket's
     /// tooltool region: an S3-compatible store has one signing region.
     pub(crate) signing_region: Option<String>,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// How long one attempt of a request waits for the store: a store that
+/// accepts connections but never answers (partitioned, overloaded, a
+/// cluster node stuck waiting on its peers) otherwise holds a
+/// verification, and its permit, forever. Each attempt that runs out fails
+/// as unreachable and is retried by the SDK, then by the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection (and finish TLS).
+    pub connect: Duration,
+    /// From the end of the request to the first byte of the answer: the
+    /// store's thinking time, never a transfer's length (bodies stream
+    /// after it).
+    pub first_byte: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(30),
+        }
+    }
 }
 
 impl std::fmt::Debug for Account {
@@ -38,7 +63,15 @@ impl Account {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
             signing_region: None,
+            timeouts: Timeouts::default(),
         }
+    }
+
+    /// Waits `timeouts` for the store instead of the defaults (tests).
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// Signs every request for `region` instead of each bucket's tooltool
@@ -85,6 +118,12 @@ impl Account {
                     .unwrap_or_else(|| aws_region.to_owned()),
             ))
             .credentials_provider(credentials)
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(self.timeouts.connect)
+                    .read_timeout(self.timeouts.first_byte)
+                    .build(),
+            )
             // Checksums only where S3 requires them: many S3-compatible
             // stores reject the SDK's default CRC headers on multipart
             // uploads.

@@ -34,7 +34,7 @@ use tooltool_ports::{
     BlobError, BlobStore, ByteStream, CopySource, ObjectInfo, Receiving, Serving,
 };
 
-pub use crate::client::Account;
+pub use crate::client::{Account, Timeouts};
 pub use crate::client::{S3Failure, S3FailureKind};
 use crate::client::{expires_in, sdk_error};
 

@@ -363,4 +363,38 @@ pub(crate) mod multipart {
             Err(BlobError::OtherDomain(_))
         ));
     }
+
+    /// A store that accepts connections and never answers is given up on
+    /// after the first-byte timeout of each attempt: one line saying so,
+    /// unavailable (retried later), never a hang.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_never_answers_is_unavailable_not_a_hang() {
+        use std::time::{Duration, Instant};
+        // The kernel completes the handshakes; nothing ever reads them.
+        let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", hole.local_addr().expect("addr"));
+        let account =
+            crate::Account::new(Some(&endpoint), "AK", "SK").with_timeouts(crate::Timeouts {
+                connect: Duration::from_millis(500),
+                first_byte: Duration::from_millis(300),
+            });
+        let region = tooltool_domain::RegionName::parse("us-east-1").expect("valid");
+        let signer = tooltool_domain::UrlSigner::new(&region, "http://tooltool.test", b"secret");
+        let store = crate::S3Store::new(region, "tooltool", &account, signer);
+        let started = Instant::now();
+        let e = store.head_key("any").await.expect_err("no answer");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(e, BlobError::Unavailable(_)), "{e:?}");
+        let line = tooltool_ports::Chain(&e).to_string();
+        assert!(
+            line.contains("S3 head object on bucket tooltool: no answer from the store"),
+            "{line}"
+        );
+        assert_eq!(line.lines().count(), 1, "{line}");
+        drop(hole);
+    }
 }
