@@ -131,6 +131,7 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
             regions,
             signing_region,
             single_put_limit,
+            read_streams,
             access_key,
             secret_key,
         } => {
@@ -145,6 +146,10 @@ async fn regions(config: &Resolved) -> Result<Vec<Arc<dyn BlobStore>>, String> {
                         .with_signing_region(
                             signing_region.as_deref().filter(|_| b.endpoint.is_some()),
                         );
+                let account = match read_streams {
+                    Some(n) => account.with_read_streams(*n),
+                    None => account,
+                };
                 let store = tooltool_s3::S3Store::new(
                     b.region.clone(),
                     &b.bucket,

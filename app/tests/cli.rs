@@ -121,6 +121,9 @@ fn token_works_out_of_the_box_and_help_lists_every_variable() {
         "S3_ENDPOINT",
         "S3_REGIONS_ACCESS_KEY_ID",
         "S3_REGIONS_SECRET_ACCESS_KEY",
+        "S3_SIGNING_REGION",
+        "S3_SINGLE_PUT_LIMIT",
+        "S3_READ_STREAMS",
     ] {
         assert!(
             text.contains(&format!("env: {var}")),

@@ -21,6 +21,9 @@ pub struct Account {
     /// tooltool region: an S3-compatible store has one signing region.
     pub(crate) signing_region: Option<String>,
     pub(crate) timeouts: Timeouts,
+    /// Requests a read of a large object keeps in flight (see
+    /// [`Account::with_read_streams`]).
+    pub(crate) read_streams: usize,
 }
 
 /// How long one attempt of a request waits for the store: a store that
@@ -64,7 +67,26 @@ impl Account {
             secret_key: secret_key.to_owned(),
             signing_region: None,
             timeouts: Timeouts::default(),
+            read_streams: Self::default_read_streams(endpoint.is_some()),
         }
+    }
+
+    /// Streams per read: AWS S3 delivers far less per connection than
+    /// SHA-512 hashes (tens of MB/s), so reads go in ranges, four at once;
+    /// an S3-compatible store serves one stream as fast as it can serve at
+    /// all (measured on Garage: one stream verified at 1.01 of what it
+    /// serves curl, ranges at 0.64, its CPU per GiB 2.9 s against 3.4 s).
+    #[must_use]
+    pub fn default_read_streams(endpoint: bool) -> usize {
+        if endpoint { 1 } else { 4 }
+    }
+
+    /// Reads large objects in `streams` ranged requests at once (1: one
+    /// request for the whole object).
+    #[must_use]
+    pub fn with_read_streams(mut self, streams: usize) -> Self {
+        self.read_streams = streams.max(1);
+        self
     }
 
     /// Waits `timeouts` for the store instead of the defaults (tests).

@@ -46,6 +46,8 @@ pub struct S3Store {
     bucket: String,
     region: RegionName,
     copy_domain: String,
+    /// Ranged requests in flight per read; 1: one request per object.
+    read_streams: usize,
     /// The largest object one PUT or CopyObject may write: larger ones go
     /// in parts, and larger uploads are received through this server.
     single_max: u64,
@@ -84,6 +86,7 @@ impl S3Store {
             bucket: bucket.into(),
             region,
             copy_domain: account.copy_domain(),
+            read_streams: account.read_streams,
             single_max: write::SINGLE_MAX,
             put_part: write::PUT_PART,
             copy_part: copy::COPY_PART,
@@ -104,6 +107,14 @@ impl S3Store {
             copy_part: copy,
             ..self
         }
+    }
+
+    /// Reads large objects in `streams` ranged requests at once instead of
+    /// the account's number (tests of either way of reading).
+    #[must_use]
+    pub fn with_read_streams(mut self, streams: usize) -> Self {
+        self.read_streams = streams.max(1);
+        self
     }
 
     /// Lowers the size above which PUTs and copies go in parts, and their

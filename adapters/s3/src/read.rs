@@ -1,6 +1,8 @@
-//! Reading objects: small ones in one request, larger ones in ranges with
-//! several in flight (one S3 connection carries far less than SHA-512
-//! hashes), all pinned to the version of the first range.
+//! Reading objects: in one request from stores that serve one stream at
+//! full speed (S3-compatible stores), else small ones in one request and
+//! larger ones in ranges with several in flight (one AWS S3 connection
+//! carries far less than SHA-512 hashes), all pinned to the version of the
+//! first range.
 
 use aws_sdk_s3::primitives::ByteStream as SdkStream;
 use bytes::{Bytes, BytesMut};
@@ -14,8 +16,6 @@ use crate::client::sdk_error;
 const READ_CHUNK: usize = 256 * 1024;
 /// Reads of larger objects go in ranges of this size, several at once.
 const RANGE: u64 = 2 * 1024 * 1024;
-/// Ranges in flight per read; each is held in memory until its turn.
-const RANGES_IN_FLIGHT: usize = 4;
 
 /// A spawned task that is aborted when its handle is dropped (a read
 /// given up half way stops fetching).
@@ -28,9 +28,21 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 impl S3Store {
-    /// The object at `key` as a stream: one request for small objects;
-    /// larger ones in ranges, several in flight.
+    /// The object at `key` as a stream: one request with one read stream
+    /// or for small objects; larger ones in ranges, `read_streams` in
+    /// flight.
     pub(crate) async fn read(&self, key: &str) -> Result<ByteStream, BlobError> {
+        if self.read_streams <= 1 {
+            let whole = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| sdk_error("get object", &self.bucket, e))?;
+            return Ok(Self::body_stream(whole.body));
+        }
         let first = match self
             .client
             .get_object()
@@ -69,7 +81,7 @@ impl S3Store {
             return Ok(head);
         }
         // The rest in ranges, several in flight, each held until its turn
-        // (memory: RANGES_IN_FLIGHT × RANGE), all of the version the first
+        // (memory: read_streams × RANGE), all of the version the first
         // one came from (If-Match: a replaced object fails as Changed;
         // stores that send no ETag get no such check).
         let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), key.to_owned());
@@ -123,7 +135,7 @@ impl S3Store {
                     (&mut fetch.0).await.map_err(BlobError::unavailable)?
                 }
             })
-            .buffered(RANGES_IN_FLIGHT)
+            .buffered(self.read_streams)
             .flat_map(|range| {
                 futures_util::stream::iter(match range {
                     Ok(frames) => frames.into_iter().map(Ok).collect::<Vec<_>>(),

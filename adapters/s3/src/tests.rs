@@ -46,6 +46,16 @@ mod contract {
 
     tooltool_ports::blob_store_contract!(store().await, receives_above: crate::write::SINGLE_MAX);
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
+
+    /// The stores above read each object in one request (an endpoint's
+    /// default); AWS's way, ranges several at once, reads the same bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ranged_reads_stream_in_bounded_chunks() {
+        tooltool_ports::contract::blob::large_objects_stream_in_bounded_chunks(
+            std::sync::Arc::new(store().await.with_read_streams(4)),
+        )
+        .await;
+    }
 }
 
 /// The same contract against a real Garage node, which also stores what
@@ -85,6 +95,50 @@ mod on_garage {
     tooltool_ports::blob_store_contract!(receiving_store().await, receives_above: 6 * MIB);
     tooltool_ports::blob_store_contract!(receives_in_parts: receiving_store().await, 5 * MIB);
     tooltool_ports::blob_store_contract!(server_side_copy: pair().await);
+
+    /// Ranged reads (AWS's way) are pinned to the version of their first
+    /// range: an object replaced mid-read fails the read as Changed,
+    /// never mixing two versions' bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ranged_reads_are_pinned_to_one_version() {
+        use crate::tests::multipart::{chunks, content};
+        use futures_util::StreamExt;
+        use tooltool_domain::ObjectKey;
+        use tooltool_ports::{BlobError, BlobStore};
+        let store = store().await.with_read_streams(4);
+        tooltool_ports::contract::blob::large_objects_stream_in_bounded_chunks(
+            std::sync::Arc::new(store.clone()),
+        )
+        .await;
+        let content = content();
+        let size = content.len() as u64;
+        let key = ObjectKey::File(tooltool_ports::contract::digest_of(&content));
+        store
+            .put(&key, size, chunks(&content, false))
+            .await
+            .expect("put");
+        let mut read = store.get(&key).await.expect("get");
+        // The first range arrives with the answer; the others are asked
+        // for once it has been consumed.
+        let mut got = 0;
+        while got < 2 * MIB as usize {
+            got += read.next().await.expect("a chunk").expect("bytes").len();
+        }
+        let mut replaced = content.clone();
+        replaced[9 * MIB as usize] ^= 1;
+        store
+            .put(&key, size, chunks(&replaced, false))
+            .await
+            .expect("replace");
+        let mut outcome = Ok(());
+        while let Some(chunk) = read.next().await {
+            if let Err(e) = chunk {
+                outcome = Err(e);
+                break;
+            }
+        }
+        assert!(matches!(outcome, Err(BlobError::Changed)), "{outcome:?}");
+    }
 
     /// Promotion above the single-request limit goes by part copies, each
     /// conditioned on the hashed version: a staging object replaced after

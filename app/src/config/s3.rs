@@ -15,6 +15,10 @@ pub const S3_SINGLE_PUT_MAX: u64 = 5 * 1024 * MIB;
 /// S3 (like Garage and MinIO) refuses parts under 5 MiB but the last.
 const S3_SINGLE_PUT_MIN: u64 = 5 * MIB;
 
+/// The most ranged requests one read keeps in flight: each holds a range
+/// (2 MiB) in memory until its turn.
+const MAX_READ_STREAMS: usize = 16;
+
 /// A bucket name as S3 allows it.
 fn bucket_name(bucket: &str) -> Result<String, ConfigError> {
     let ok = (3..=63).contains(&bucket.len())
@@ -132,10 +136,19 @@ impl StorageArgs {
                 ),
             ));
         }
+        if let Some(n) = self.s3_read_streams
+            && !(1..=MAX_READ_STREAMS).contains(&n)
+        {
+            return Err(err(
+                "S3_READ_STREAMS",
+                format!("must be 1 to {MAX_READ_STREAMS}, not {n}"),
+            ));
+        }
         Ok(Regions::S3 {
             regions,
             signing_region,
             single_put_limit,
+            read_streams: self.s3_read_streams,
             access_key: key(
                 &self.s3_access_key_id,
                 &self.aws_access_key_id,
@@ -346,6 +359,32 @@ mod tests {
                 .expect_err("refused")
                 .to_string();
             assert!(e.starts_with("S3_SINGLE_PUT_LIMIT: must be"), "{bad}: {e}");
+        }
+        let e = config(&["--s3-read-streams", "2"])
+            .resolve()
+            .expect_err("local storage reads no ranges")
+            .to_string();
+        assert_eq!(e, "S3_READ_STREAMS: is only for S3_REGIONS");
+        let streams = |r: Resolved| match r.storage.regions {
+            Regions::S3 { read_streams, .. } => read_streams,
+            Regions::Local(_) => panic!("s3 storage"),
+        };
+        assert_eq!(streams(s3(&[]).expect("valid")), None);
+        for (given, ok) in [("1", true), ("16", true), ("0", false), ("17", false)] {
+            let r = s3(&["--s3-read-streams", given]);
+            match r {
+                Ok(r) => {
+                    assert!(ok, "{given}");
+                    assert_eq!(streams(r), given.parse().ok());
+                }
+                Err(e) => {
+                    assert!(!ok, "{given}");
+                    assert_eq!(
+                        e.to_string(),
+                        format!("S3_READ_STREAMS: must be 1 to 16, not {given}")
+                    );
+                }
+            }
         }
         let e = config(&["--s3-single-put-limit", "6000000"])
             .resolve()

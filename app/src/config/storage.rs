@@ -85,6 +85,12 @@ pub struct StorageArgs {
     /// into a multipart upload; larger copies go in parts.
     #[arg(long, env = "S3_SINGLE_PUT_LIMIT")]
     pub s3_single_put_limit: Option<u64>,
+    /// Requests one read of a large S3 object keeps in flight (verification, replication), 1
+    /// to 16; 1 reads each object in one request. Default: 4 on AWS (one connection carries
+    /// less than the hashing takes), 1 on an S3-compatible store (it serves one stream at full
+    /// speed, and ranges cost it CPU).
+    #[arg(long, env = "S3_READ_STREAMS")]
+    pub s3_read_streams: Option<usize>,
     /// Secret that signs the server's own storage URLs (local regions, and S3 uploads above
     /// S3_SINGLE_PUT_LIMIT); every process behind one PUBLIC_URL needs the same one.
     /// Default: created in DATA_DIR/url-secret.
@@ -105,6 +111,8 @@ pub enum Regions {
         /// The largest single PUT or copy; larger uploads pass through
         /// this server.
         single_put_limit: u64,
+        /// `None`: each bucket's default (by whether it has an endpoint).
+        read_streams: Option<usize>,
         access_key: Secret,
         secret_key: Secret,
     },
@@ -180,6 +188,9 @@ impl StorageArgs {
             (Some(text), None) => self.s3_regions(text)?,
             (None, Some(_)) | (None, None) if self.s3_single_put_limit.is_some() => {
                 return Err(err("S3_SINGLE_PUT_LIMIT", "is only for S3_REGIONS"));
+            }
+            (None, Some(_)) | (None, None) if self.s3_read_streams.is_some() => {
+                return Err(err("S3_READ_STREAMS", "is only for S3_REGIONS"));
             }
             (None, Some(text)) => Regions::Local(
                 parse_pairs("LOCAL_REGIONS", text, "name:/path")?
