@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tooltool::jobs::Job;
-use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
-use tooltool_tests::{TestApp, batch_body, put, put_url, sha512_hex, spawn_with};
+use tooltool_s3::garage::Garage;
+use tooltool_tests::{TestApp, batch_body, put, put_url, sha512_hex, spawn_on_garage};
 
 /// Runs blocking node control (start, kill, restart) off the async workers.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
@@ -48,19 +48,7 @@ async fn download(app: &TestApp, digest: &str) -> Result<Vec<u8>, StatusCode> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_down_loses_nothing_and_a_missing_quorum_is_a_503_until_it_returns() {
     let mut cluster = blocking(|| Garage::cluster(3, &["tooltool"]));
-    let app = spawn_with(&[
-        "--s3-regions",
-        "us-east-1:tooltool",
-        "--s3-endpoint",
-        &cluster.endpoint,
-        "--s3-signing-region",
-        SIGNING_REGION,
-        "--s3-access-key-id",
-        ACCESS_KEY,
-        "--s3-secret-access-key",
-        SECRET_KEY,
-    ])
-    .await;
+    let app = spawn_on_garage("us-east-1:tooltool", Some(&cluster.endpoint), &[]).await;
     let token = app.token("ops", &["upload/*"]);
     let files: Vec<Vec<u8>> = (0..3u8)
         .map(|i| (0..300_000u32).map(|n| (n as u8) ^ i).collect())

@@ -375,20 +375,14 @@ pub async fn fresh_database_url() -> String {
     tooltool_postgres::testing::fresh_schema().await.0
 }
 
-/// A server on a fresh Garage node with two tooltool regions, `us-east-1`
-/// on bucket `tooltool-east` and `us-west-2` on `tooltool-west`, signed for
-/// Garage's one region, with `extra` settings. The node is returned: it
-/// lives as long as it.
-pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage) {
-    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
-    let node = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east", "tooltool-west"]))
-        .await
-        .expect("garage");
+/// A server on Garage: `regions` as S3_REGIONS (entries may name their
+/// endpoint), `endpoint` as S3_ENDPOINT, signed for Garage's one region
+/// with the key every test node imports, and `extra` settings.
+pub async fn spawn_on_garage(regions: &str, endpoint: Option<&str>, extra: &[&str]) -> TestApp {
+    use tooltool_s3::garage::{ACCESS_KEY, SECRET_KEY, SIGNING_REGION};
     let mut args = vec![
         "--s3-regions",
-        "us-east-1:tooltool-east;us-west-2:tooltool-west",
-        "--s3-endpoint",
-        &node.endpoint,
+        regions,
         "--s3-signing-region",
         SIGNING_REGION,
         "--s3-access-key-id",
@@ -396,8 +390,23 @@ pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage
         "--s3-secret-access-key",
         SECRET_KEY,
     ];
+    if let Some(endpoint) = endpoint {
+        args.extend_from_slice(&["--s3-endpoint", endpoint]);
+    }
     args.extend_from_slice(extra);
-    let app = spawn_with(&args).await;
+    spawn_with(&args).await
+}
+
+/// A server on a fresh Garage node with two tooltool regions, `us-east-1`
+/// on bucket `tooltool-east` and `us-west-2` on `tooltool-west`, with
+/// `extra` settings. The node is returned: it lives as long as it.
+pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage) {
+    use tooltool_s3::garage::Garage;
+    let node = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east", "tooltool-west"]))
+        .await
+        .expect("garage");
+    let regions = "us-east-1:tooltool-east;us-west-2:tooltool-west";
+    let app = spawn_on_garage(regions, Some(&node.endpoint), extra).await;
     (app, node)
 }
 
@@ -408,7 +417,7 @@ pub async fn garage_app(extra: &[&str]) -> (TestApp, tooltool_s3::garage::Garage
 /// different endpoints cannot copy from each other, so replication streams
 /// through the server. The nodes are returned: they live as long as them.
 pub async fn garage_sites_app(extra: &[&str]) -> (TestApp, [tooltool_s3::garage::Garage; 2]) {
-    use tooltool_s3::garage::{ACCESS_KEY, Garage, SECRET_KEY, SIGNING_REGION};
+    use tooltool_s3::garage::Garage;
     let east = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-east"]));
     let west = tokio::task::spawn_blocking(|| Garage::start(&["tooltool-west"]));
     let (east, west) = (east.await.expect("garage"), west.await.expect("garage"));
@@ -416,17 +425,6 @@ pub async fn garage_sites_app(extra: &[&str]) -> (TestApp, [tooltool_s3::garage:
         "us-east-1:tooltool-east@{};us-west-2:tooltool-west@{}",
         east.endpoint, west.endpoint
     );
-    let mut args = vec![
-        "--s3-regions",
-        &regions,
-        "--s3-signing-region",
-        SIGNING_REGION,
-        "--s3-access-key-id",
-        ACCESS_KEY,
-        "--s3-secret-access-key",
-        SECRET_KEY,
-    ];
-    args.extend_from_slice(extra);
-    let app = spawn_with(&args).await;
+    let app = spawn_on_garage(&regions, None, extra).await;
     (app, [east, west])
 }

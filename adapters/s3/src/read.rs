@@ -33,15 +33,7 @@ impl S3Store {
     /// flight.
     pub(crate) async fn read(&self, key: &str) -> Result<ByteStream, BlobError> {
         if self.read_streams <= 1 {
-            let whole = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| sdk_error("get object", &self.bucket, e))?;
-            return Ok(Self::body_stream(whole.body));
+            return self.read_whole(key).await;
         }
         let first = match self
             .client
@@ -55,15 +47,7 @@ impl S3Store {
             Ok(first) => first,
             // An empty object has no byte 0 to ask for.
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                let whole = self
-                    .client
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("get object", &self.bucket, e))?;
-                return Ok(Self::body_stream(whole.body));
+                return self.read_whole(key).await;
             }
             Err(e) => return Err(sdk_error("get object", &self.bucket, e)),
         };
@@ -143,6 +127,19 @@ impl S3Store {
                 })
             });
         Ok(Box::pin(head.chain(rest)))
+    }
+
+    /// The object at `key` in one request.
+    async fn read_whole(&self, key: &str) -> Result<ByteStream, BlobError> {
+        let whole = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| sdk_error("get object", &self.bucket, e))?;
+        Ok(Self::body_stream(whole.body))
     }
 
     fn body_stream(body: SdkStream) -> ByteStream {
