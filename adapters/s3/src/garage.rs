@@ -161,7 +161,8 @@ impl Node {
         if up && !exited {
             Ok(())
         } else {
-            self.child = None;
+            // A node that never answered is stopped, not left running.
+            self.stop("TERM");
             Err(std::fs::read_to_string(&self.log).unwrap_or_default())
         }
     }
