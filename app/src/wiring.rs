@@ -232,6 +232,12 @@ pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, Stri
     let verifiers = Verifiers::build(&config, &clock)?;
     let regions = with_cdn(&config, regions(&config).await?)?;
     let store = open_store(&config).await?;
+    // Downloads read file records from memory, kept coherent by the
+    // store's change reports (a wiring choice: the use cases ask the port).
+    let store: Arc<dyn MetadataStore> = match config.file_cache_size {
+        0 => store,
+        bytes => Arc::new(tooltool_cache::CachedStore::new(store, bytes)),
+    };
     let authenticators = verifiers.with_store(&store, &clock);
     let mut settings = Settings::new(config.auth.permissions.clone());
     settings.upload_expires = config.storage.upload_expires;

@@ -30,8 +30,8 @@ pub use error::{
     low_space_at,
 };
 pub use metadata::{
-    BatchRecord, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError, MetadataStore,
-    NewBatch, PendingUpload, UploadState, WhenTaken,
+    BatchRecord, CacheStats, CreatedBatch, FileChanges, FileRecord, Imported, ImportedBatch,
+    MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 pub use metrics::{Metrics, NoMetrics};
 

@@ -167,6 +167,39 @@ impl MetadataError {
 /// (cannot reach the store: retryable) or [`MetadataError::Internal`],
 /// keeping the native error as the cause; no method leaves a partial write
 /// behind when it fails.
+/// Where a store reports changes to files (see
+/// [`MetadataStore::watch_files`]): a cache of [`FileRecord`]s in front
+/// of the store, which drops what it holds of a file when told.
+///
+/// Implementations MUST be cheap and non-blocking: a store calls them from
+/// the task that reads its notifications.
+pub trait FileChanges: Send + Sync {
+    /// `digest`'s record (visibility, size, instances, existence) changed
+    /// in a committed write.
+    fn changed(&self, digest: &Digest);
+    /// Changes may be missed from now on (the store lost the connection it
+    /// hears them on): nothing held may be trusted or kept until
+    /// [`FileChanges::watching`].
+    fn interrupted(&self);
+    /// Every change committed from now on will be reported; any held
+    /// before may be stale and MUST be dropped.
+    fn watching(&self);
+}
+
+/// Counters of a cache in front of a store, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    /// Entries dropped to stay within the size bound or for age.
+    pub evictions: u64,
+    /// Entries dropped because the file changed, and whole-cache drops.
+    pub invalidations: u64,
+    pub entries: u64,
+    /// Estimated bytes the entries take.
+    pub bytes: u64,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
@@ -333,6 +366,24 @@ pub trait MetadataStore: Send + Sync {
     /// how many; the sweep job calls it so the table stays the size of one
     /// window's traffic.
     async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError>;
+
+    /// Starts telling `sink` of every file change committed by other
+    /// processes sharing the store (changes made through this handle MAY
+    /// be reported too: a cache drops those itself). A store MUST call
+    /// [`FileChanges::watching`] once such changes are reported (at once,
+    /// if no other process can write it), [`FileChanges::interrupted`] as
+    /// soon as it may miss one, and `watching` again when it hears them
+    /// again; it MUST stop calling once `sink` is gone (it keeps only
+    /// the weak reference). A store that cannot tell never calls
+    /// `watching` (the default): nothing of it may be cached.
+    fn watch_files(&self, sink: std::sync::Weak<dyn FileChanges>) {
+        drop(sink);
+    }
+
+    /// The counters of a cache in front of the store, if there is one.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
 
     /// Database connections checked out of the pool right now, for metrics;
     /// `None` for stores without a pool.

@@ -1,3 +1,5 @@
+use crate::CacheStats;
+
 /// Counters, gauges and histograms an operator reads (Prometheus `/metrics`).
 ///
 /// Implementations MUST be cheap and non-blocking (they are called on the
@@ -22,6 +24,8 @@ pub trait Metrics: Send + Sync {
     /// A client connection refused or closed by a limit (`refused_full`,
     /// `refused_peer`, `header_timeout`, `idle_timeout`, `stalled`).
     fn connection_closed(&self, reason: &'static str);
+    /// The totals of the file-record cache (set at each scrape).
+    fn file_cache(&self, stats: &CacheStats);
     /// The text exposition format.
     fn render(&self) -> String;
 }
@@ -39,6 +43,7 @@ impl Metrics for NoMetrics {
     fn db_connections_in_use(&self, _: u64) {}
     fn connections_open(&self, _: u64) {}
     fn connection_closed(&self, _: &'static str) {}
+    fn file_cache(&self, _: &CacheStats) {}
     fn render(&self) -> String {
         String::new()
     }

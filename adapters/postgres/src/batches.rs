@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::statements::Statements;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{GenericClient, Transaction};
 use tooltool_domain::{ExistingFile, Visibility, batches_in_page, reconcile};
 use tooltool_ports::{
     BatchRecord, CreatedBatch, FileRecord, MetadataError, NewBatch, PendingUpload,
@@ -20,7 +20,7 @@ const FEW_AUTHORS: usize = 32;
 
 /// Records `batch` inside `tx`.
 pub(crate) async fn create(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     batch: &NewBatch,
 ) -> Result<CreatedBatch, MetadataError> {
     let row = tx
@@ -119,7 +119,7 @@ pub(crate) async fn create(
     })
 }
 
-pub(crate) async fn by_id<C: GenericClient + Sync>(
+pub(crate) async fn by_id<C: Statements>(
     c: &C,
     id: i64,
 ) -> Result<Option<BatchRecord>, MetadataError> {
@@ -129,10 +129,7 @@ pub(crate) async fn by_id<C: GenericClient + Sync>(
 /// Loads batches with their files in two pipelined statements, in the
 /// order of `ids` (unknown ids are left out): searches return up to a
 /// thousand batches, which must not cost a thousand round trips.
-async fn by_ids<C: GenericClient + Sync>(
-    c: &C,
-    ids: &[i64],
-) -> Result<Vec<BatchRecord>, MetadataError> {
+async fn by_ids<C: Statements>(c: &C, ids: &[i64]) -> Result<Vec<BatchRecord>, MetadataError> {
     // Typed (one round trip each, no prepare) and pipelined: both are sent
     // before either answer is awaited.
     let files_sql = format!(
@@ -177,7 +174,7 @@ async fn by_ids<C: GenericClient + Sync>(
 
 /// Batches whose author or message contains `q` literally, newest first,
 /// below `before`, at most `limit`.
-pub(crate) async fn search<C: GenericClient + Sync>(
+pub(crate) async fn search<C: Statements>(
     c: &C,
     q: &str,
     before: Option<i64>,

@@ -1,7 +1,7 @@
 //! Files: searching them, and the management operations.
 
+use crate::statements::Statements;
 use tokio_postgres::types::Type;
-use tokio_postgres::{GenericClient, Transaction};
 use tooltool_domain::{Digest, PatchOp};
 use tooltool_ports::{FileRecord, MetadataError};
 
@@ -11,7 +11,7 @@ use crate::rows::{
 
 /// Files with a filename containing `q` literally or a digest starting
 /// with it, each once, by digest, after `after`, at most `limit`.
-pub(crate) async fn search<C: GenericClient + Sync>(
+pub(crate) async fn search<C: Statements>(
     c: &C,
     q: &str,
     after: Option<&Digest>,
@@ -45,7 +45,7 @@ pub(crate) async fn search<C: GenericClient + Sync>(
 /// Applies `ops` in order inside `tx`, the file's row locked; `None` when
 /// the file is unknown.
 pub(crate) async fn patch(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     digest: &Digest,
     ops: &[PatchOp],
 ) -> Result<Option<FileRecord>, MetadataError> {

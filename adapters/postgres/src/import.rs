@@ -2,7 +2,7 @@
 //! when free, the original id recorded as the legacy id.
 //! Reading the original database is `legacy.rs`.
 
-use tokio_postgres::Transaction;
+use crate::statements::Statements;
 use tooltool_domain::RegionName;
 use tooltool_ports::{Imported, ImportedBatch, MetadataError, WhenTaken};
 
@@ -10,7 +10,7 @@ use crate::rows::{db_error, to_i64};
 
 /// Imports `batch` inside `tx`.
 pub(crate) async fn batch(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     batch: &ImportedBatch,
     when_taken: WhenTaken,
 ) -> Result<Imported, MetadataError> {

@@ -16,13 +16,16 @@ mod batches;
 mod files;
 mod import;
 pub mod legacy;
+mod listen;
 mod nonces;
 mod replication;
 mod rows;
 mod startup;
+mod statements;
 mod tls;
 mod uploads;
 
+use std::sync::Weak;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,8 +34,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Cause, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError,
-    MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
+    BatchRecord, Cause, CreatedBatch, FileChanges, FileRecord, Imported, ImportedBatch,
+    MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
 use crate::rows::{db_error, pool_error};
@@ -48,6 +51,10 @@ const MIGRATION_LOCK: i64 = 0x746f_6f6c_746f_6f6c; // "tooltool"
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// The pool's connection settings, for the session that listens for
+    /// file changes (`listen.rs`), and its TLS when the URL requires it.
+    listen_config: tokio_postgres::Config,
+    listen_tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -116,13 +123,26 @@ impl PgStore {
             recycling_method: RecyclingMethod::Fast,
         };
         // TLS exactly when the URL asks for it; anything else is plain TCP.
-        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            let tls = tls::require().map_err(|e| StartupError::Tls(e.to_string()))?;
-            Manager::from_config(config, tls, manager_config)
-        } else {
-            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-            Manager::from_config(config, NoTls, manager_config)
-        };
+        let mut listen_config = config.clone();
+        // Operators (and tests) tell the listening session from the pool's.
+        let name = format!(
+            "{}{}",
+            config.get_application_name().unwrap_or_default(),
+            listen::APPLICATION_SUFFIX
+        );
+        listen_config.application_name(&name);
+        let (manager, listen_tls) =
+            if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+                let tls = tls::require().map_err(|e| StartupError::Tls(e.to_string()))?;
+                (
+                    Manager::from_config(config, tls.clone(), manager_config),
+                    Some(tls),
+                )
+            } else {
+                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                listen_config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                (Manager::from_config(config, NoTls, manager_config), None)
+            };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
@@ -131,7 +151,11 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StartupError::Pool(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            listen_config,
+            listen_tls,
+        };
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut warned = false;
@@ -201,7 +225,7 @@ impl PgStore {
     async fn in_transaction<T>(
         &self,
         snapshot: bool,
-        f: impl AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<T, MetadataError>,
+        f: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, MetadataError>,
     ) -> Result<T, MetadataError> {
         let mut conn = self.client().await?;
         let builder = conn.build_transaction();
@@ -227,7 +251,7 @@ impl MetadataStore for PgStore {
     }
 
     async fn get_batch(&self, id: i64) -> Result<Option<BatchRecord>, MetadataError> {
-        batches::by_id(&**self.client().await?, id).await
+        batches::by_id(&self.client().await?, id).await
     }
 
     async fn search_batches(
@@ -236,11 +260,11 @@ impl MetadataStore for PgStore {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<BatchRecord>, MetadataError> {
-        batches::search(&**self.client().await?, q, before, limit).await
+        batches::search(&self.client().await?, q, before, limit).await
     }
 
     async fn get_file(&self, digest: &Digest) -> Result<Option<FileRecord>, MetadataError> {
-        Ok(rows::file_by_digest(&**self.client().await?, digest)
+        Ok(rows::file_by_digest(&self.client().await?, digest)
             .await?
             .map(|(_, f)| f))
     }
@@ -251,7 +275,7 @@ impl MetadataStore for PgStore {
         after: Option<Digest>,
         limit: usize,
     ) -> Result<Vec<FileRecord>, MetadataError> {
-        files::search(&**self.client().await?, q, after.as_ref(), limit).await
+        files::search(&self.client().await?, q, after.as_ref(), limit).await
     }
 
     async fn patch_file(
@@ -273,7 +297,7 @@ impl MetadataStore for PgStore {
         &self,
         key: &StagingKey,
     ) -> Result<Option<PendingUpload>, MetadataError> {
-        uploads::pending(&**self.client().await?, key).await
+        uploads::pending(&self.client().await?, key).await
     }
 
     async fn claim_upload(
@@ -282,7 +306,7 @@ impl MetadataStore for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, MetadataError> {
-        uploads::claim(&**self.client().await?, key, now, lease_until).await
+        uploads::claim(&self.client().await?, key, now, lease_until).await
     }
 
     async fn claim_due_uploads(
@@ -291,11 +315,11 @@ impl MetadataStore for PgStore {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<PendingUpload>, MetadataError> {
-        uploads::claim_due(&**self.client().await?, now, lease_until, limit).await
+        uploads::claim_due(&self.client().await?, now, lease_until, limit).await
     }
 
     async fn release_upload(&self, key: &StagingKey) -> Result<(), MetadataError> {
-        uploads::release(&**self.client().await?, key).await
+        uploads::release(&self.client().await?, key).await
     }
 
     async fn renew_upload(
@@ -303,7 +327,7 @@ impl MetadataStore for PgStore {
         key: &StagingKey,
         lease_until: DateTime<Utc>,
     ) -> Result<(), MetadataError> {
-        uploads::renew(&**self.client().await?, key, lease_until).await
+        uploads::renew(&self.client().await?, key, lease_until).await
     }
 
     async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError> {
@@ -320,7 +344,7 @@ impl MetadataStore for PgStore {
         &self,
         expired_before: DateTime<Utc>,
     ) -> Result<Vec<PendingUpload>, MetadataError> {
-        uploads::drop_abandoned(&**self.client().await?, expired_before).await
+        uploads::drop_abandoned(&self.client().await?, expired_before).await
     }
 
     async fn claim_replication(
@@ -330,7 +354,7 @@ impl MetadataStore for PgStore {
         lease_until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<FileRecord>, MetadataError> {
-        replication::claim(&**self.client().await?, &regions, now, lease_until, limit).await
+        replication::claim(&self.client().await?, &regions, now, lease_until, limit).await
     }
 
     async fn add_instance(
@@ -338,15 +362,15 @@ impl MetadataStore for PgStore {
         digest: &Digest,
         region: &RegionName,
     ) -> Result<(), MetadataError> {
-        replication::add_instance(&**self.client().await?, digest, region).await
+        replication::add_instance(&self.client().await?, digest, region).await
     }
 
     async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError> {
-        replication::backlog(&**self.client().await?, &regions).await
+        replication::backlog(&self.client().await?, &regions).await
     }
 
     async fn instance_regions(&self) -> Result<Vec<(RegionName, u64)>, MetadataError> {
-        replication::instance_regions(&**self.client().await?).await
+        replication::instance_regions(&self.client().await?).await
     }
 
     async fn import_batch(
@@ -360,6 +384,16 @@ impl MetadataStore for PgStore {
         .await
     }
 
+    /// A session of its own LISTENs for the triggers' notifications
+    /// (`listen.rs`), reconnecting while `sink` lives.
+    fn watch_files(&self, sink: Weak<dyn FileChanges>) {
+        let config = self.listen_config.clone();
+        match self.listen_tls.clone() {
+            Some(tls) => tokio::spawn(listen::run(config, tls, sink)),
+            None => tokio::spawn(listen::run(config, NoTls, sink)),
+        };
+    }
+
     fn connections_in_use(&self) -> Option<u64> {
         let s = self.pool.status();
         Some(s.size.saturating_sub(s.available) as u64)
@@ -370,17 +404,15 @@ impl MetadataStore for PgStore {
         key: [u8; 32],
         expires: DateTime<Utc>,
     ) -> Result<bool, MetadataError> {
-        nonces::spend(&**self.client().await?, &key, expires).await
+        nonces::spend(&self.client().await?, &key, expires).await
     }
 
     async fn forget_nonces(&self, before: DateTime<Utc>) -> Result<u64, MetadataError> {
-        nonces::forget(&**self.client().await?, before).await
+        nonces::forget(&self.client().await?, before).await
     }
 
     async fn ping(&self) -> Result<(), MetadataError> {
-        self.client()
-            .await?
-            .execute("SELECT 1", &[])
+        statements::Statements::execute(&self.client().await?, "SELECT 1", &[])
             .await
             .map_err(db_error)?;
         Ok(())
@@ -392,3 +424,6 @@ pub mod testing;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod listen_tests;

@@ -1,8 +1,8 @@
 //! Spent Hawk nonces (migration V3): one row per nonce until its window
 //! closes, shared by every process on the database.
 
+use crate::statements::Statements;
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
 use tooltool_ports::MetadataError;
 
 use crate::rows::db_error;
@@ -10,7 +10,7 @@ use crate::rows::db_error;
 /// `true` when this call inserted the row: the primary key makes exactly
 /// one of any number of concurrent spends of one key win, across
 /// processes.
-pub(crate) async fn spend<C: GenericClient + Sync>(
+pub(crate) async fn spend<C: Statements>(
     c: &C,
     key: &[u8; 32],
     expires: DateTime<Utc>,
@@ -25,7 +25,7 @@ pub(crate) async fn spend<C: GenericClient + Sync>(
     Ok(inserted == 1)
 }
 
-pub(crate) async fn forget<C: GenericClient + Sync>(
+pub(crate) async fn forget<C: Statements>(
     c: &C,
     before: DateTime<Utc>,
 ) -> Result<u64, MetadataError> {

@@ -2,14 +2,14 @@
 //! SKIP LOCKED`, so processes never share one), recording copies, and the
 //! backlog counts for metrics.
 
+use crate::statements::Statements;
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
 use tooltool_domain::{Digest, RegionName};
 use tooltool_ports::{FileRecord, MetadataError};
 
 use crate::rows::{FILE_COLUMNS, db_error, file_from_row, get, parse_region, to_i64_count, to_u64};
 
-pub(crate) async fn claim<C: GenericClient + Sync>(
+pub(crate) async fn claim<C: Statements>(
     c: &C,
     regions: &[RegionName],
     now: DateTime<Utc>,
@@ -47,7 +47,7 @@ pub(crate) async fn claim<C: GenericClient + Sync>(
     .collect()
 }
 
-pub(crate) async fn add_instance<C: GenericClient + Sync>(
+pub(crate) async fn add_instance<C: Statements>(
     c: &C,
     digest: &Digest,
     region: &RegionName,
@@ -63,7 +63,7 @@ pub(crate) async fn add_instance<C: GenericClient + Sync>(
 }
 
 /// Pending uploads, and files with an instance that lack one of `regions`.
-pub(crate) async fn backlog<C: GenericClient + Sync>(
+pub(crate) async fn backlog<C: Statements>(
     c: &C,
     regions: &[RegionName],
 ) -> Result<(u64, u64), MetadataError> {
@@ -81,7 +81,7 @@ pub(crate) async fn backlog<C: GenericClient + Sync>(
     Ok((to_u64(get(&row, 0)?)?, to_u64(get(&row, 1)?)?))
 }
 
-pub(crate) async fn instance_regions<C: GenericClient + Sync>(
+pub(crate) async fn instance_regions<C: Statements>(
     c: &C,
 ) -> Result<Vec<(RegionName, u64)>, MetadataError> {
     let rows = c

@@ -3,7 +3,7 @@
 //! row of an unexpected shape is an error, never a panic), the value
 //! conversions, and the mapping of driver errors to the port's.
 
-use tokio_postgres::GenericClient;
+use crate::statements::Statements;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
@@ -119,7 +119,7 @@ pub(crate) fn pending_from_row(row: &Row) -> Result<PendingUpload, MetadataError
 }
 
 /// Runs `sql` and decodes every row as a pending upload.
-pub(crate) async fn pending_rows<C: GenericClient + Sync>(
+pub(crate) async fn pending_rows<C: Statements>(
     c: &C,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -132,7 +132,7 @@ pub(crate) async fn pending_rows<C: GenericClient + Sync>(
         .collect()
 }
 
-pub(crate) async fn file_by_digest<C: GenericClient + Sync>(
+pub(crate) async fn file_by_digest<C: Statements>(
     c: &C,
     digest: &Digest,
 ) -> Result<Option<(i64, FileRecord)>, MetadataError> {

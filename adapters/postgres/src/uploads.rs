@@ -3,8 +3,8 @@
 //! one slot, `FOR UPDATE SKIP LOCKED` for a batch of them), and settling or
 //! dropping a slot.
 
+use crate::statements::Statements;
 use chrono::{DateTime, Utc};
-use tokio_postgres::{GenericClient, Transaction};
 use tooltool_domain::{Digest, StagingKey};
 use tooltool_ports::{MetadataError, PendingUpload, UploadState};
 
@@ -15,7 +15,7 @@ use crate::rows::{
 
 /// Everything about `digest`'s uploads, read inside one snapshot `tx`.
 pub(crate) async fn state(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     digest: &Digest,
 ) -> Result<UploadState, MetadataError> {
     let Some((id, file)) = file_by_digest(tx, digest).await? else {
@@ -40,7 +40,7 @@ pub(crate) async fn state(
     })
 }
 
-pub(crate) async fn pending<C: GenericClient + Sync>(
+pub(crate) async fn pending<C: Statements>(
     c: &C,
     key: &StagingKey,
 ) -> Result<Option<PendingUpload>, MetadataError> {
@@ -54,7 +54,7 @@ pub(crate) async fn pending<C: GenericClient + Sync>(
     .transpose()
 }
 
-pub(crate) async fn claim<C: GenericClient + Sync>(
+pub(crate) async fn claim<C: Statements>(
     c: &C,
     key: &StagingKey,
     now: DateTime<Utc>,
@@ -71,7 +71,7 @@ pub(crate) async fn claim<C: GenericClient + Sync>(
     Ok(n == 1)
 }
 
-pub(crate) async fn claim_due<C: GenericClient + Sync>(
+pub(crate) async fn claim_due<C: Statements>(
     c: &C,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -93,10 +93,7 @@ pub(crate) async fn claim_due<C: GenericClient + Sync>(
     Ok(due)
 }
 
-pub(crate) async fn release<C: GenericClient + Sync>(
-    c: &C,
-    key: &StagingKey,
-) -> Result<(), MetadataError> {
+pub(crate) async fn release<C: Statements>(c: &C, key: &StagingKey) -> Result<(), MetadataError> {
     c.execute(
         "UPDATE pending_uploads SET lease_until = NULL WHERE staging_key = $1",
         &[&key.to_string()],
@@ -106,7 +103,7 @@ pub(crate) async fn release<C: GenericClient + Sync>(
     Ok(())
 }
 
-pub(crate) async fn renew<C: GenericClient + Sync>(
+pub(crate) async fn renew<C: Statements>(
     c: &C,
     key: &StagingKey,
     lease_until: DateTime<Utc>,
@@ -124,7 +121,7 @@ pub(crate) async fn renew<C: GenericClient + Sync>(
 /// Removes the slot inside `tx`; its file id and region, `None` when it
 /// was already gone (settling is idempotent).
 async fn take(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     key: &StagingKey,
 ) -> Result<Option<(i64, String)>, MetadataError> {
     let row = tx
@@ -138,7 +135,7 @@ async fn take(
 }
 
 pub(crate) async fn complete(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     key: &StagingKey,
     size: u64,
 ) -> Result<(), MetadataError> {
@@ -161,7 +158,7 @@ pub(crate) async fn complete(
 }
 
 pub(crate) async fn reject(
-    tx: &Transaction<'_>,
+    tx: &impl Statements,
     key: &StagingKey,
     reason: &str,
 ) -> Result<(), MetadataError> {
@@ -176,7 +173,7 @@ pub(crate) async fn reject(
     Ok(())
 }
 
-pub(crate) async fn drop_abandoned<C: GenericClient + Sync>(
+pub(crate) async fn drop_abandoned<C: Statements>(
     c: &C,
     expired_before: DateTime<Utc>,
 ) -> Result<Vec<PendingUpload>, MetadataError> {

@@ -8,7 +8,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tooltool_ports::Metrics;
+use std::sync::atomic::Ordering;
+
+use tooltool_ports::{CacheStats, Metrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -60,6 +62,15 @@ pub struct Prometheus {
     db_in_use: Gauge,
     connections: Gauge,
     closed: Family<ReasonLabels, Counter>,
+    cache_lookups: Family<ResultLabels, Counter>,
+    cache_drops: Family<ReasonLabels, Counter>,
+    cache_entries: Gauge,
+    cache_bytes: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
 }
 
 impl std::fmt::Debug for Prometheus {
@@ -146,7 +157,35 @@ impl Prometheus {
             "Client connections refused or closed by a limit, by reason",
             closed.clone(),
         );
+        let cache_lookups = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "file_cache_lookups",
+            "Downloads' file-record lookups in the cache, by result (hit, miss)",
+            cache_lookups.clone(),
+        );
+        let cache_drops = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "file_cache_drops",
+            "Cached file records dropped, by reason (evicted: size or age; changed: the file changed, or the whole cache on a lost change feed)",
+            cache_drops.clone(),
+        );
+        let cache_entries = Gauge::default();
+        registry.register(
+            "file_cache_entries",
+            "File records cached",
+            cache_entries.clone(),
+        );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "file_cache_bytes",
+            "Estimated bytes of the cached file records",
+            cache_bytes.clone(),
+        );
         Self {
+            cache_lookups,
+            cache_drops,
+            cache_entries,
+            cache_bytes,
             connections,
             closed,
             db_in_use,
@@ -217,6 +256,27 @@ impl Metrics for Prometheus {
         self.closed.get_or_create(&ReasonLabels { reason }).inc();
     }
 
+    fn file_cache(&self, stats: &CacheStats) {
+        // The cache counts; a scrape copies its totals (so the request
+        // path pays an atomic increment, not a label lookup).
+        for (result, v) in [("hit", stats.hits), ("miss", stats.misses)] {
+            self.cache_lookups
+                .get_or_create(&ResultLabels { result })
+                .inner()
+                .store(v, Ordering::Relaxed);
+        }
+        self.cache_drops
+            .get_or_create(&ReasonLabels { reason: "evicted" })
+            .inner()
+            .store(stats.evictions, Ordering::Relaxed);
+        self.cache_drops
+            .get_or_create(&ReasonLabels { reason: "changed" })
+            .inner()
+            .store(stats.invalidations, Ordering::Relaxed);
+        self.cache_entries.set(gauge_value(stats.entries));
+        self.cache_bytes.set(gauge_value(stats.bytes));
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -244,6 +304,14 @@ mod tests {
         m.connections_open(7);
         m.connection_closed("header_timeout");
         m.connection_closed("header_timeout");
+        m.file_cache(&CacheStats {
+            hits: 9,
+            misses: 2,
+            evictions: 1,
+            invalidations: 3,
+            entries: 5,
+            bytes: 3000,
+        });
         let text = m.render();
         for line in [
             r#"tooltool_http_requests_total{route="download",status="302"} 2"#,
@@ -258,6 +326,12 @@ mod tests {
             "tooltool_files_missing_a_region 2",
             "tooltool_db_connections_in_use 3",
             "tooltool_connections_open 7",
+            r#"tooltool_file_cache_lookups_total{result="hit"} 9"#,
+            r#"tooltool_file_cache_lookups_total{result="miss"} 2"#,
+            r#"tooltool_file_cache_drops_total{reason="evicted"} 1"#,
+            r#"tooltool_file_cache_drops_total{reason="changed"} 3"#,
+            "tooltool_file_cache_entries 5",
+            "tooltool_file_cache_bytes 3000",
             r#"tooltool_connections_closed_by_limit_total{reason="header_timeout"} 2"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

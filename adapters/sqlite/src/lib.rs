@@ -363,6 +363,14 @@ impl MetadataStore for SqliteStore {
 
     /// Also fails when the database's file system is almost full: writes
     /// (new batches, verified uploads) would soon be refused.
+    /// No other process writes the file (this one holds SQLite's
+    /// exclusive lock), so there is nothing to report: watching at once.
+    fn watch_files(&self, sink: std::sync::Weak<dyn tooltool_ports::FileChanges>) {
+        if let Some(sink) = sink.upgrade() {
+            sink.watching();
+        }
+    }
+
     async fn ping(&self) -> Result<(), MetadataError> {
         let directory = self.path.as_deref().and_then(Path::parent);
         if let Some(why) = directory.and_then(tooltool_ports::low_space_at) {

@@ -17,6 +17,11 @@ pub struct DatabaseArgs {
     /// How long start-up keeps retrying an unreachable database before giving up.
     #[arg(long, env = "DATABASE_STARTUP_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub database_startup_wait: Duration,
+    /// Bytes of memory for file records (digest, size, visibility, regions) kept
+    /// for downloads, per process (about 600 bytes each); 0 turns the cache off.
+    /// Kept coherent with every process sharing the database (see README: Caching).
+    #[arg(long, env = "FILE_CACHE_SIZE", default_value_t = 64 * 1024 * 1024)]
+    pub file_cache_size: u64,
 }
 
 /// Where metadata lives.

@@ -132,6 +132,8 @@ pub struct Resolved {
     pub data_dir: PathBuf,
     pub listen: Listen,
     pub database: Database,
+    /// Bytes of file records cached (FILE_CACHE_SIZE); 0: none.
+    pub file_cache_size: u64,
     pub storage: Storage,
     pub auth: Auth,
     pub jobs: Jobs,
@@ -160,6 +162,7 @@ impl Config {
             data_dir: self.data_dir.clone(),
             listen: self.listen.resolve()?,
             database: self.database.resolve()?,
+            file_cache_size: self.database.file_cache_size,
             storage: self.storage.resolve(&self.data_dir)?,
             auth: self.auth.resolve()?,
             jobs: self.jobs.resolve()?,

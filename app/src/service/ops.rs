@@ -1,5 +1,5 @@
 //! What operators read: the dependency checks behind `/__heartbeat__`, the
-//! metrics text with its backlog gauges refreshed, and the regions the
+//! metrics text with its backlog gauges and cache totals refreshed, and the regions the
 //! metadata knows but the configuration lacks.
 
 use tooltool_domain::{Digest, ObjectKey, RegionName};
@@ -59,6 +59,9 @@ impl Service {
         }
         if let Some(n) = self.store.connections_in_use() {
             self.metrics.db_connections_in_use(n);
+        }
+        if let Some(stats) = self.store.cache_stats() {
+            self.metrics.file_cache(&stats);
         }
         self.metrics.render()
     }

@@ -1,0 +1,89 @@
+//! Every statement of the store goes through [`Statements`]: prepared once
+//! per connection and kept in deadpool's per-connection statement cache,
+//! so a call is one round trip (Bind + Execute) instead of two (Parse +
+//! Describe, then Bind + Execute) and the server plans it once.
+//!
+//! The statement functions take `C: Statements`, never a concrete client
+//! or transaction: inside them only these methods resolve, so a statement
+//! cannot bypass the cache by calling the driver's own `query` (an
+//! inherent method of a concrete type would win over a trait method).
+
+use std::future::Future;
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Error, Row};
+
+/// The statements a connection or a transaction runs, each prepared once
+/// per connection. Same meaning as the tokio-postgres methods of the same
+/// names.
+pub(crate) trait Statements: Sync {
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send;
+
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, Error>> + Send;
+
+    fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, Error>> + Send;
+
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Parameters with their types given (where the server could not infer
+    /// them, e.g. a parameter used on both sides of a UNION).
+    fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>, Error>> + Send;
+}
+
+impl<C: GenericClient + Sync> Statements for C {
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        let statement = self.prepare_cached(sql).await?;
+        GenericClient::query(self, &statement, params).await
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
+        let statement = self.prepare_cached(sql).await?;
+        GenericClient::query_opt(self, &statement, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+        let statement = self.prepare_cached(sql).await?;
+        GenericClient::query_one(self, &statement, params).await
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        let statement = self.prepare_cached(sql).await?;
+        GenericClient::execute(self, &statement, params).await
+    }
+
+    async fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, Error> {
+        let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+        let statement = self.prepare_typed_cached(sql, &types).await?;
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+        GenericClient::query(self, &statement, &values).await
+    }
+}
