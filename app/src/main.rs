@@ -56,7 +56,8 @@ async fn main() -> ExitCode {
         tooltool::telemetry::sentry_options(&dsn.0, &telemetry.sentry_environment)
             .expect("validated by Config::resolve")
     });
-    let _sentry = tooltool::telemetry::install(&telemetry.log_level, &telemetry.log_format, sentry);
+    let _telemetry =
+        tooltool::telemetry::install(&telemetry.log_level, &telemetry.log_format, sentry);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let listeners = match tooltool::bind(&config).await {

@@ -31,18 +31,31 @@ pub fn sentry_options(dsn: &str, environment: &str) -> Result<sentry::ClientOpti
     Ok(options)
 }
 
+/// What must live as long as the process: dropping it flushes the log
+/// lines still queued and Sentry's events.
+pub struct TelemetryGuard {
+    _log: tracing_appender::non_blocking::WorkerGuard,
+    _sentry: Option<sentry::ClientInitGuard>,
+}
+
 /// Installs the global subscriber (and Sentry when `sentry` is given);
 /// keep the guard alive for the life of the process so events are flushed.
-pub fn install(
-    level: &str,
-    format: &str,
-    sentry: Option<sentry::ClientOptions>,
-) -> Option<sentry::ClientInitGuard> {
+///
+/// Log lines are written to standard error by a thread of their own: a
+/// request formats its line and queues it, and never waits for the write
+/// (a pipe to a slow log collector would otherwise stall the workers).
+/// The queue holds 128 Ki lines; when it is full, requests wait for room
+/// rather than lose lines.
+pub fn install(level: &str, format: &str, sentry: Option<sentry::ClientOptions>) -> TelemetryGuard {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("tooltool-log")
+        .finish(std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let fmt = if format == "json" {
         fmt.json().boxed()
     } else {
@@ -60,5 +73,8 @@ pub fn install(
         .with(fmt.with_filter(filter))
         .with(sentry_layers)
         .init();
-    guard
+    TelemetryGuard {
+        _log: log_guard,
+        _sentry: guard,
+    }
 }

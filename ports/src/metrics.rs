@@ -7,7 +7,8 @@ use crate::CacheStats;
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Metrics: Send + Sync {
     /// One served request, by route template (operation id) and status.
-    fn request(&self, route: &str, status: u16, seconds: f64);
+    /// Routes are a fixed set of names, so labels need no allocation.
+    fn request(&self, route: &'static str, status: u16, seconds: f64);
     /// Upload slots handed out by a batch.
     fn uploads_created(&self, count: u64);
     /// One verification verdict (`valid`, `size_mismatch`,
@@ -35,7 +36,7 @@ pub trait Metrics: Send + Sync {
 pub struct NoMetrics;
 
 impl Metrics for NoMetrics {
-    fn request(&self, _: &str, _: u16, _: f64) {}
+    fn request(&self, _: &'static str, _: u16, _: f64) {}
     fn uploads_created(&self, _: u64) {}
     fn verification(&self, _: &'static str, _: u64) {}
     fn job_run(&self, _: &'static str, _: f64, _: bool) {}

@@ -36,6 +36,55 @@ pub struct JwtAuthenticator {
     key: DecodingKey,
     algorithm: Algorithm,
     clock: Arc<dyn Clock>,
+    /// Tokens that verified, by their text. Verifying one (base64, two
+    /// JSON documents, the MAC or RSA signature, the scope set) costs more
+    /// than the rest of a download, and a build job sends the same token
+    /// thousands of times. Only tokens that verified enter, so a stranger
+    /// cannot fill it; expiry and `nbf` are judged against the clock on
+    /// every use; a JWT cannot be revoked, so keeping it changes nothing
+    /// about who is let in.
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
+}
+
+/// What a verified token says, kept for its next uses.
+#[derive(Debug)]
+struct Verified {
+    sub: String,
+    scopes: ScopeSet,
+    exp: i64,
+    nbf: Option<i64>,
+}
+
+/// The most bytes of verified tokens kept (at ~1 KiB a token, 16 Ki
+/// tokens), and the longest one is kept before it is verified again.
+const VERIFIED_BYTES: u64 = 16 * 1024 * 1024;
+const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+fn verified_cache() -> moka::sync::Cache<Box<str>, Arc<Verified>> {
+    moka::sync::Cache::<Box<str>, Arc<Verified>>::builder()
+        .max_capacity(VERIFIED_BYTES)
+        .weigher(|token, v| u32::try_from(token.len() + v.sub.len() + 256).unwrap_or(u32::MAX))
+        .time_to_live(VERIFIED_FOR)
+        .build()
+}
+
+impl Verified {
+    /// Whether the token is valid at `now` (seconds since the epoch).
+    fn check(&self, now: i64) -> Result<(), AuthError> {
+        if self.exp <= now {
+            return Err(invalid("it has expired".into()));
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now) {
+            return Err(invalid(
+                "it is not valid yet (its 'nbf' is in the future)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(why: String) -> AuthError {
+    AuthError::Invalid(format!("invalid bearer token: {why}"))
 }
 
 impl std::fmt::Debug for JwtAuthenticator {
@@ -52,6 +101,7 @@ impl JwtAuthenticator {
             key: DecodingKey::from_secret(secret),
             algorithm: Algorithm::HS256,
             clock,
+            verified: verified_cache(),
         }
     }
 
@@ -61,11 +111,13 @@ impl JwtAuthenticator {
                 .map_err(|e| KeyError::Invalid(e.to_string()))?,
             algorithm: Algorithm::RS256,
             clock,
+            verified: verified_cache(),
         })
     }
 
+    /// The token's claims if its form and signature verify (its times
+    /// are judged by [`Verified::check`]).
     fn decode(&self, token: &str) -> Result<Claims, AuthError> {
-        let invalid = |why: String| AuthError::Invalid(format!("invalid bearer token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             // `alg: none` and unknown names fail here: serde has no variant for them.
             ErrorKind::Json(_) => {
@@ -94,15 +146,6 @@ impl JwtAuthenticator {
                 other => invalid(format!("{other:?}")),
             }
         })?;
-        let now = self.clock.now().timestamp();
-        if data.claims.exp <= now {
-            return Err(invalid("it has expired".into()));
-        }
-        if data.claims.nbf.is_some_and(|nbf| nbf > now) {
-            return Err(invalid(
-                "it is not valid yet (its 'nbf' is in the future)".into(),
-            ));
-        }
         // The principal id becomes a batch's author and goes into logs.
         check_principal_id(&data.claims.sub)
             .map_err(|why| invalid(format!("the claim 'sub' {why}")))?;
@@ -125,10 +168,27 @@ impl Authenticator for JwtAuthenticator {
         if token.is_empty() {
             return Err(AuthError::Invalid("the Bearer credential is empty".into()));
         }
-        let claims = self.decode(token)?;
+        let now = self.clock.now().timestamp();
+        let verified = match self.verified.get(token) {
+            Some(v) => v,
+            None => {
+                let claims = self.decode(token)?;
+                let v = Arc::new(Verified {
+                    sub: claims.sub,
+                    scopes: ScopeSet::new(claims.scopes),
+                    exp: claims.exp,
+                    nbf: claims.nbf,
+                });
+                // Kept even when not valid now: its times are judged on
+                // every use, and its form and signature never change.
+                self.verified.insert(token.into(), Arc::clone(&v));
+                v
+            }
+        };
+        verified.check(now)?;
         Ok(Principal::authenticated(
-            claims.sub,
-            ScopeSet::new(claims.scopes),
+            verified.sub.clone(),
+            verified.scopes.clone(),
         ))
     }
 }
@@ -237,6 +297,48 @@ mod tests {
         started.nbf = Some(NOW);
         let token = JwtIssuer::hs256(b"secret").issue(&started).expect("issue");
         assert!(auth().authenticate(&request(&token)).await.is_ok());
+    }
+
+    /// A clock the test moves.
+    struct Moving(std::sync::Mutex<i64>);
+    impl Clock for Moving {
+        fn now(&self) -> DateTime<Utc> {
+            DateTime::from_timestamp(*self.0.lock().expect("clock"), 0).expect("valid")
+        }
+    }
+
+    /// A token verified once is answered from memory after, but its times
+    /// are still judged on every use, and only that exact text hits.
+    #[tokio::test]
+    async fn verified_tokens_are_kept_and_still_expire() {
+        let clock = Arc::new(Moving(std::sync::Mutex::new(NOW - 10)));
+        let auth = JwtAuthenticator::hs256(b"secret", clock.clone());
+        let mut c = claims(NOW + 60);
+        c.nbf = Some(NOW);
+        let token = JwtIssuer::hs256(b"secret").issue(&c).expect("issue");
+        let early = auth.authenticate(&request(&token)).await.expect_err("nbf");
+        assert!(early.to_string().contains("not valid yet"), "{early}");
+        *clock.0.lock().expect("clock") = NOW;
+        let p = auth
+            .authenticate(&request(&token))
+            .await
+            .expect("valid now");
+        assert_eq!(p.id(), Some("alice"));
+        assert!(p.scopes().satisfies("bcd"));
+        auth.verified.run_pending_tasks();
+        assert_eq!(auth.verified.entry_count(), 1, "kept once");
+        // A different text (its signature's last character changed) is
+        // verified on its own, and fails.
+        let mut forged = token.clone();
+        let last = forged.pop().expect("char");
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(auth.authenticate(&request(&forged)).await.is_err());
+        *clock.0.lock().expect("clock") = NOW + 60;
+        let late = auth
+            .authenticate(&request(&token))
+            .await
+            .expect_err("expired");
+        assert!(late.to_string().contains("expired"), "{late}");
     }
 
     const PRIVATE: &[u8] = include_bytes!("../tests/fixtures/rs256-private.pem");

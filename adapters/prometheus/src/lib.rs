@@ -14,13 +14,13 @@ use tooltool_ports::{CacheStats, Metrics};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -207,17 +207,12 @@ fn gauge_value(v: u64) -> i64 {
 }
 
 impl Metrics for Prometheus {
-    fn request(&self, route: &str, status: u16, seconds: f64) {
+    fn request(&self, route: &'static str, status: u16, seconds: f64) {
         self.requests
-            .get_or_create(&RequestLabels {
-                route: route.to_owned(),
-                status,
-            })
+            .get_or_create(&RequestLabels { route, status })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(seconds);
     }
 
