@@ -112,25 +112,6 @@ async fn two_processes_on_one_database_verify_each_upload_once() {
     }
 }
 
-/// Terminates every session of `application` on the test database.
-async fn terminate_sessions(application: &str) -> u64 {
-    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-            &[&application],
-        )
-        .await
-        .expect("terminate")
-        .get::<_, i64>(0)
-        .try_into()
-        .expect("count")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_are_replaced_without_a_restart() {
     let db = format!(
@@ -143,7 +124,7 @@ async fn killed_connections_are_replaced_without_a_restart() {
         assert_eq!(app.get(&format!("file/sha512/{d}")).await.status(), 404);
     }
     assert!(
-        terminate_sessions("tooltool-kill-test").await >= 1,
+        tooltool_postgres::testing::terminate_sessions("tooltool-kill-test").await >= 1,
         "the pool had sessions"
     );
     let mut statuses = Vec::new();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, tooltool};
+use common::{Server, all_scopes_token_with};
 use serde_json::json;
 
 /// Both processes mint and accept the same tokens.
@@ -14,24 +14,6 @@ const SECRET: &str = "coherence-test-secret-0123456789abcdef";
 
 /// The longest another process may answer from a stale record.
 const WITHIN: Duration = Duration::from_millis(100);
-
-fn token(data: &str) -> String {
-    let out = tooltool(
-        &[
-            "token",
-            "--sub",
-            "u",
-            "--scope",
-            "project:releng:services/tooltool/api/*",
-        ],
-        &[("JWT_SECRET", SECRET), ("DATA_DIR", data)],
-    );
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
 
 /// Anonymous `GET base/sha512/digest` statuses until `want`; how long it took.
 async fn until_status(base: &str, digest: &str, want: u16) -> Duration {
@@ -57,6 +39,23 @@ async fn until_status(base: &str, digest: &str, want: u16) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// `ops` applied through `a`; how long until `b` answers `want`.
+async fn change(
+    a: &Server,
+    b: &Server,
+    token: &str,
+    digest: &str,
+    ops: serde_json::Value,
+    want: u16,
+) -> Duration {
+    patch(&a.url, token, digest, ops).await;
+    until_status(&b.url, digest, want).await
+}
+
+fn visibility(v: &str) -> serde_json::Value {
+    json!([{"op": "set_visibility", "visibility": v}])
 }
 
 async fn patch(base: &str, token: &str, digest: &str, ops: serde_json::Value) {
@@ -132,7 +131,10 @@ async fn what_one_process_changes_the_other_answers_within_100_ms() {
         Server::start(dir.path().to_str().expect("utf-8"), &pairs)
     };
     let (a, b) = (start(&da), start(&db_dir));
-    let token = token(da.path().to_str().expect("utf-8"));
+    let token = all_scopes_token_with(&[
+        ("JWT_SECRET", SECRET),
+        ("DATA_DIR", da.path().to_str().expect("utf-8")),
+    ]);
 
     // A new upload through A: B, which was asked before, serves it at once.
     let content = b"coherent across processes".as_slice();
@@ -147,50 +149,23 @@ async fn what_one_process_changes_the_other_answers_within_100_ms() {
     assert!(cache_hits(&b.url).await > hits, "B caches the record");
 
     // Made internal through A: B refuses anonymous downloads within 100 ms.
-    patch(
-        &a.url,
-        &token,
-        &digest,
-        json!([{"op": "set_visibility", "visibility": "internal"}]),
-    )
-    .await;
-    let seen = until_status(&b.url, &digest, 403).await;
+    let seen = change(&a, &b, &token, &digest, visibility("internal"), 403).await;
     assert!(seen < WITHIN, "internal seen by B after {seen:?}");
-    patch(
-        &a.url,
-        &token,
-        &digest,
-        json!([{"op": "set_visibility", "visibility": "public"}]),
-    )
-    .await;
-    let seen = until_status(&b.url, &digest, 302).await;
+    let seen = change(&a, &b, &token, &digest, visibility("public"), 302).await;
     assert!(seen < WITHIN, "public again seen by B after {seen:?}");
 
     // B's (and A's) listening sessions killed: the next change is still
     // seen within 100 ms (no cached record is used while nobody listens).
-    let killed = admin_terminate(&format!("{name}-listener")).await;
+    let killed = tooltool_postgres::testing::terminate_sessions(&format!("{name}-listener")).await;
     assert_eq!(killed, 2, "one listening session per process");
-    patch(
-        &a.url,
-        &token,
-        &digest,
-        json!([{"op": "set_visibility", "visibility": "internal"}]),
-    )
-    .await;
-    let seen = until_status(&b.url, &digest, 403).await;
+    let seen = change(&a, &b, &token, &digest, visibility("internal"), 403).await;
     assert!(
         seen < WITHIN,
         "internal seen by B after its listener died: {seen:?}"
     );
 
     // Once B listens again it caches again, and stays coherent.
-    patch(
-        &a.url,
-        &token,
-        &digest,
-        json!([{"op": "set_visibility", "visibility": "public"}]),
-    )
-    .await;
+    patch(&a.url, &token, &digest, visibility("public")).await;
     let listening = Instant::now();
     loop {
         let hits = cache_hits(&b.url).await;
@@ -206,24 +181,14 @@ async fn what_one_process_changes_the_other_answers_within_100_ms() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Deleted through A: B never hands out the deleted copy.
-    patch(&a.url, &token, &digest, json!([{"op": "delete_instances"}])).await;
-    let seen = until_status(&b.url, &digest, 404).await;
+    let seen = change(
+        &a,
+        &b,
+        &token,
+        &digest,
+        json!([{"op": "delete_instances"}]),
+        404,
+    )
+    .await;
     assert!(seen < WITHIN, "deletion seen by B after {seen:?}");
-}
-
-/// Terminates the sessions named `application`; how many.
-async fn admin_terminate(application: &str) -> i64 {
-    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-        .query_one(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-            &[&application],
-        )
-        .await
-        .expect("terminate")
-        .get(0)
 }

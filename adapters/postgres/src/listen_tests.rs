@@ -9,6 +9,7 @@ use chrono::Utc;
 use tooltool_domain::{Digest, PatchOp, RegionName, Visibility};
 use tooltool_ports::{FileChanges, FileRecord, ImportedBatch, MetadataStore, WhenTaken};
 
+use crate::testing::{sessions_named, terminate_sessions};
 use crate::{PgOptions, PgStore};
 
 /// What the store told, in order: changes of `watched` only, since the
@@ -50,27 +51,6 @@ impl FileChanges for Recorder {
     fn watching(&self) {
         self.0.lock().expect("lock").push("watching".into());
     }
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("test database");
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    client
-}
-
-async fn sessions_named(name: &str) -> i64 {
-    admin()
-        .await
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&name],
-        )
-        .await
-        .expect("count")
-        .get(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,14 +102,7 @@ async fn other_processes_changes_are_reported_across_a_killed_session() {
     // The listening session is killed: reported at once, then it listens again.
     let listener = format!("{name}{}", crate::listen::APPLICATION_SUFFIX);
     assert_eq!(sessions_named(&listener).await, 1, "one listening session");
-    admin()
-        .await
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-            &[&listener],
-        )
-        .await
-        .expect("terminate");
+    assert_eq!(terminate_sessions(&listener).await, 1);
     recorder.wait(4, "interrupted").await;
     recorder.wait(5, "watching").await;
     other

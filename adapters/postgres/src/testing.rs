@@ -29,3 +29,43 @@ pub async fn fresh_schema() -> (String, String) {
         schema,
     )
 }
+
+/// A session of its own on the test database, for what a test does
+/// behind the store's back.
+pub async fn admin() -> tokio_postgres::Client {
+    let url = std::env::var("TOOLTOOL_TEST_DATABASE_URL").expect("TOOLTOOL_TEST_DATABASE_URL");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test database answers");
+    tokio::spawn(connection);
+    client
+}
+
+/// Terminates every session named `application` on the test database
+/// (`pg_terminate_backend`, as an operator or a failover would); how many.
+pub async fn terminate_sessions(application: &str) -> u64 {
+    admin()
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .expect("terminate")
+        .get::<_, i64>(0)
+        .try_into()
+        .expect("count")
+}
+
+/// The sessions named `application` on the test database.
+pub async fn sessions_named(application: &str) -> i64 {
+    admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .expect("count")
+        .get(0)
+}

@@ -120,6 +120,12 @@ pub fn tokio_stream_from(
 
 /// A bearer token holding every scope, minted by the binary for `data`.
 pub fn all_scopes_token(data: &str) -> String {
+    all_scopes_token_with(&[("DATA_DIR", data)])
+}
+
+/// A bearer token holding every scope, minted by the binary with `env`
+/// (e.g. `JWT_SECRET` for servers that share it).
+pub fn all_scopes_token_with(env: &[(&str, &str)]) -> String {
     let out = tooltool(
         &[
             "token",
@@ -128,8 +134,9 @@ pub fn all_scopes_token(data: &str) -> String {
             "--scope",
             "project:releng:services/tooltool/api/*",
         ],
-        &[("DATA_DIR", data)],
+        env,
     );
+    assert!(out.status.success(), "{}", stderr(&out));
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .trim()
