@@ -59,12 +59,13 @@ impl CachedStore {
         Self { inner, entries }
     }
 
-    /// Drops `digest`'s entry after a write of it through this process,
-    /// whether the write reported success or not (a failed commit may
-    /// still have committed).
-    fn wrote<T>(&self, digest: &Digest, result: T) -> T {
-        self.entries.changed(digest);
-        result
+    /// Drops the entries of `digests` after a write of them through this
+    /// process, whether the write reported success or not (a failed
+    /// commit may still have committed).
+    fn wrote<'a>(&self, digests: impl IntoIterator<Item = &'a Digest>) {
+        for digest in digests {
+            self.entries.changed(digest);
+        }
     }
 }
 
@@ -87,9 +88,7 @@ impl MetadataStore for CachedStore {
     async fn create_batch(&self, batch: NewBatch) -> Result<CreatedBatch, MetadataError> {
         let digests: Vec<Digest> = batch.files.iter().map(|f| f.digest.clone()).collect();
         let result = self.inner.create_batch(batch).await;
-        for digest in &digests {
-            self.entries.changed(digest);
-        }
+        self.wrote(&digests);
         result
     }
 
@@ -121,7 +120,8 @@ impl MetadataStore for CachedStore {
         ops: Vec<PatchOp>,
     ) -> Result<Option<FileRecord>, MetadataError> {
         let result = self.inner.patch_file(digest, ops).await;
-        self.wrote(digest, result)
+        self.wrote([digest]);
+        result
     }
 
     async fn upload_state(&self, digest: &Digest) -> Result<UploadState, MetadataError> {
@@ -167,7 +167,8 @@ impl MetadataStore for CachedStore {
 
     async fn complete_upload(&self, key: &StagingKey, size: u64) -> Result<(), MetadataError> {
         let result = self.inner.complete_upload(key, size).await;
-        self.wrote(key.digest(), result)
+        self.wrote([key.digest()]);
+        result
     }
 
     async fn reject_upload(&self, key: &StagingKey, reason: String) -> Result<(), MetadataError> {
@@ -199,7 +200,8 @@ impl MetadataStore for CachedStore {
         region: &RegionName,
     ) -> Result<(), MetadataError> {
         let result = self.inner.add_instance(digest, region).await;
-        self.wrote(digest, result)
+        self.wrote([digest]);
+        result
     }
 
     async fn backlog(&self, regions: Vec<RegionName>) -> Result<(u64, u64), MetadataError> {
@@ -217,9 +219,7 @@ impl MetadataStore for CachedStore {
     ) -> Result<Imported, MetadataError> {
         let digests: Vec<Digest> = batch.files.iter().map(|(_, f)| f.digest.clone()).collect();
         let result = self.inner.import_batch(batch, when_taken).await;
-        for digest in &digests {
-            self.entries.changed(digest);
-        }
+        self.wrote(&digests);
         result
     }
 

@@ -260,14 +260,15 @@ impl Metrics for Prometheus {
                 .inner()
                 .store(v, Ordering::Relaxed);
         }
-        self.cache_drops
-            .get_or_create(&ReasonLabels { reason: "evicted" })
-            .inner()
-            .store(stats.evictions, Ordering::Relaxed);
-        self.cache_drops
-            .get_or_create(&ReasonLabels { reason: "changed" })
-            .inner()
-            .store(stats.invalidations, Ordering::Relaxed);
+        for (reason, v) in [
+            ("evicted", stats.evictions),
+            ("changed", stats.invalidations),
+        ] {
+            self.cache_drops
+                .get_or_create(&ReasonLabels { reason })
+                .inner()
+                .store(v, Ordering::Relaxed);
+        }
         self.cache_entries.set(gauge_value(stats.entries));
         self.cache_bytes.set(gauge_value(stats.bytes));
     }
