@@ -11,7 +11,8 @@
 //! (body limit and the caller's principal), `blobs.rs` (the storage
 //! routes of the server's own signed URLs), `problem.rs` (error shape and statuses), `security.rs`
 //! (the credentials the OpenAPI document declares), `observe.rs` (request
-//! log, ids, metrics), `hygiene.rs` (security headers), `metrics.rs`
+//! log, ids, metrics; the outermost layer), `hygiene.rs` (security headers, set
+//! by `observe.rs`), `metrics.rs`
 //! (`/metrics`), `serve/` (the connection loop: caps, timeouts, accept
 //! backoff, graceful shutdown).
 
@@ -138,11 +139,9 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
         // reported by the process's panic hook (Sentry).
         .with(poem::middleware::CatchPanic::new().with_handler(|_| problem::panicked()))
         .with(cors(&config.cors_origins))
-        .with(hygiene::Hygiene {
-            https: config.public_url.starts_with("https://"),
-        })
         .with(observe::Observe {
             metrics: config.metrics.clone(),
+            https: config.public_url.starts_with("https://"),
         })
 }
 

@@ -1,4 +1,5 @@
-//! One log line per request, inside a span that carries the request id, so
+//! The outermost layer: the security headers ([`crate::hygiene`]), and one
+//! log line per request, inside a span that carries the request id, so
 //! every line logged while serving it carries the id too. The id comes from
 //! `X-Request-Id` when the caller (or a proxy) sent a sane one, else it is
 //! generated, and it is echoed in the response.
@@ -22,6 +23,8 @@ const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone)]
 pub struct Observe {
     pub metrics: Option<std::sync::Arc<dyn tooltool_ports::Metrics>>,
+    /// Whether the public URL is https (for HSTS).
+    pub https: bool,
 }
 
 impl<E: Endpoint> Middleware<E> for Observe {
@@ -31,6 +34,7 @@ impl<E: Endpoint> Middleware<E> for Observe {
         ObserveEndpoint {
             inner,
             metrics: self.metrics.clone(),
+            https: self.https,
         }
     }
 }
@@ -38,23 +42,36 @@ impl<E: Endpoint> Middleware<E> for Observe {
 pub struct ObserveEndpoint<E> {
     inner: E,
     metrics: Option<std::sync::Arc<dyn tooltool_ports::Metrics>>,
+    https: bool,
 }
 
 /// A caller's id is kept when it is short printable ASCII (it ends up in
-/// logs and headers); anything else is replaced.
-fn request_id(req: &Request) -> String {
-    req.header(REQUEST_ID)
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| format!("{:032x}", rand_id()), str::to_owned)
+/// logs and headers); anything else is replaced. The value is the header
+/// the response echoes (a kept one is shared, not copied).
+fn request_id(req: &Request) -> HeaderValue {
+    req.headers()
+        .get(REQUEST_ID)
+        .filter(|id| {
+            let id = id.as_bytes();
+            !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+        })
+        .cloned()
+        .unwrap_or_else(generated_id)
 }
 
-fn rand_id() -> u128 {
+/// 32 lower-case hex digits of 128 unpredictable bits.
+fn generated_id() -> HeaderValue {
     use std::hash::{BuildHasher, RandomState};
     // Two independent SipHash keys make 128 unpredictable bits without
     // another dependency.
     let a = RandomState::new().hash_one(Instant::now());
     let b = RandomState::new().hash_one(std::thread::current().id());
-    (u128::from(a) << 64) | u128::from(b)
+    let bits = (u128::from(a) << 64) | u128::from(b);
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[((bits >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// The route template of requests outside the OpenAPI operations.
@@ -86,35 +103,37 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let id = request_id(&req);
+        // Printable ASCII, as checked or generated.
+        let id_text = id.to_str().unwrap_or_default();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let span = tracing::info_span!("request", request_id = %id);
+        // Shares the request line's buffer: no copy of the path.
+        let uri = req.uri().clone();
+        let path = uri.path();
+        let span = tracing::info_span!("request", request_id = id_text);
         let started = Instant::now();
         let mut resp = match self.inner.call(req).instrument(span.clone()).await {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
+        crate::hygiene::secure(&mut resp, self.https);
         let seconds = started.elapsed().as_secs_f64();
         let status = resp.status();
         let route = resp
             .data::<OperationId>()
-            .map_or_else(|| route_of(&path, status), |op| op.0);
+            .map_or_else(|| route_of(path, status), |op| op.0);
         let principal = resp
             .data::<PrincipalId>()
             .and_then(|p| p.0.clone())
             .unwrap_or_default();
-        if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert(REQUEST_ID, v);
-        }
         let _entered = span.enter();
         let latency_ms = (seconds * 1000.0 * 100.0).round() / 100.0;
-        let digest = digest_of(&path).unwrap_or_default();
+        let digest = digest_of(path).unwrap_or_default();
         if status.is_server_error() {
             // An error: reported to Sentry with what identifies the request
             // (never its query or headers).
             tracing::error!(
                 target: "tooltool::request",
-                request_id = %id,
+                request_id = id_text,
                 %method,
                 route,
                 status = status.as_u16(),
@@ -138,6 +157,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         if let Some(m) = &self.metrics {
             m.request(route, status.as_u16(), seconds);
         }
+        resp.headers_mut().insert(REQUEST_ID, id);
         Ok(resp)
     }
 }
@@ -166,9 +186,19 @@ mod tests {
         let with = |v: &str| Request::builder().header(REQUEST_ID, v).finish();
         assert_eq!(request_id(&with("abc-123")), "abc-123");
         assert_ne!(request_id(&with("has space")), "has space");
-        assert_ne!(request_id(&with(&"x".repeat(200))), "x".repeat(200));
+        assert_ne!(
+            request_id(&with(&"x".repeat(200))),
+            "x".repeat(200).as_str()
+        );
         let generated = request_id(&Request::builder().finish());
         assert_eq!(generated.len(), 32);
+        assert!(
+            generated
+                .as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)),
+            "{generated:?}"
+        );
         assert_ne!(generated, request_id(&Request::builder().finish()));
     }
 }

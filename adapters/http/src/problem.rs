@@ -12,7 +12,7 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 use tooltool_ports::{ErrorKind, INTERNAL_MESSAGE, URL_NOT_FOUND_MESSAGE, UseCaseError};
 
-use crate::payload::{ApiJson, JSON};
+use crate::payload::JSON;
 
 /// Kind of use-case failure → status, with what the OpenAPI document says
 /// of that status. Sorted by status; kinds sharing a status document it
@@ -65,7 +65,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
 
 /// The `error` member read by the Mozilla client, which logs
 /// `<name>: <description>` (so `403 Forbidden: <sentence>`).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct ErrorDetail {
     /// The status line, `"<code> <Reason>"` (e.g. `"403 Forbidden"`).
     pub name: String,
@@ -74,10 +74,16 @@ pub struct ErrorDetail {
 }
 
 /// Every error response, 4xx and 5xx.
-#[derive(Debug, Clone, Object)]
+///
+/// Also `Serialize`: error answers are written straight from the struct
+/// ([`Problem::to_body`]) rather than through poem-openapi's
+/// `serde_json::Value` tree, which cost the 400 path a tenth of its time;
+/// a test keeps both serialisations identical.
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Problem {
     #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// `"<code> <Reason>: <detail>"`.
     pub title: String,
@@ -115,6 +121,12 @@ impl Problem {
                 description: detail,
             },
         }
+    }
+
+    /// The JSON body, as `ApiJson` would write it, in one pass.
+    pub fn to_body(&self) -> String {
+        // Strings and integers only: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|_| "null".into())
     }
 
     /// The problem of a kind of failure, with its status from [`TABLE`].
@@ -240,9 +252,10 @@ impl ApiResponse for BodyErrorResponse {
 /// A problem response for errors raised outside the operations (routing,
 /// body parsing, middleware).
 pub fn problem_response(status: StatusCode, detail: impl Into<String>) -> Response {
-    let mut response = ApiJson(Problem::new(status, detail)).into_response();
-    response.set_status(status);
-    response
+    Response::builder()
+        .status(status)
+        .header(poem::http::header::CONTENT_TYPE, JSON)
+        .body(Problem::new(status, detail).to_body())
 }
 
 /// Maps errors raised outside the operations (unknown route, wrong method,
@@ -285,4 +298,34 @@ pub async fn to_problem(err: poem::Error) -> Response {
 /// panic hook, hence Sentry).
 pub fn panicked() -> Response {
     ErrorResponse(UseCaseError::internal("a request handler panicked")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON as _;
+
+    use super::*;
+
+    #[test]
+    fn the_direct_body_is_the_documented_one() {
+        for (_, status, _) in TABLE {
+            let problem = Problem::new(status, "a \"quoted\" détail\n");
+            let direct: serde_json::Value =
+                serde_json::from_str(&problem.to_body()).expect("the body is JSON");
+            assert_eq!(Some(direct), problem.to_json(), "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn problem_responses_carry_status_type_and_shape() {
+        let resp = problem_response(StatusCode::NOT_FOUND, "gone");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(resp.content_type(), Some(JSON));
+        let body: serde_json::Value =
+            serde_json::from_str(&resp.into_body().into_string().await.expect("a body"))
+                .expect("the body is JSON");
+        assert_eq!(body["title"], "404 Not Found: gone");
+        assert_eq!(body["error"]["name"], "404 Not Found");
+        assert_eq!(body["type"], "about:blank");
+    }
 }
