@@ -1,0 +1,150 @@
+//! The shared content-addressed cache (`-c/--cache-folder`), laid out as
+//! `tooltool.py`'s (one file per entry, named by its digest), safe for
+//! several processes at once: entries appear only by rename, whole and
+//! verified, and files leave it by hard link (or copy) to a temporary name
+//! beside the destination, then rename.
+//!
+//! A hit is not re-hashed: beside each entry `<digest>.verified` records
+//! the entry's size and modification time when it was last hashed. An
+//! entry that no longer matches its record (written since, or put there
+//! by `tooltool.py`, or truncated by a job killed mid-copy) is hashed
+//! again, and removed when its bytes are wrong.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::fetch::hash_file;
+use crate::manifest::FileRecord;
+
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// Distinguishes the temporary names of one process.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+fn temporary(dir: &Path, stem: &str) -> PathBuf {
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{stem}.tmp-{}-{n}", std::process::id()))
+}
+
+/// The size and modification time (ns) that identify an entry's bytes.
+fn stamp(m: &std::fs::Metadata) -> String {
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{} {mtime}", m.len())
+}
+
+impl Cache {
+    /// The cache in `dir`, created when missing.
+    pub fn open(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the cache folder {}: {e}", dir.display()))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn entry(&self, record: &FileRecord) -> PathBuf {
+        self.dir.join(&record.digest)
+    }
+
+    fn verified(&self, record: &FileRecord) -> PathBuf {
+        self.dir.join(format!("{}.verified", record.digest))
+    }
+
+    /// Whether the entry of `record` holds its bytes; a wrong entry is
+    /// removed.
+    async fn valid(&self, record: &FileRecord) -> Result<bool, String> {
+        let entry = self.entry(record);
+        let meta = match tokio::fs::metadata(&entry).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(format!("{}: {e}", entry.display())),
+        };
+        if meta.len() == record.size {
+            let recorded = tokio::fs::read_to_string(self.verified(record))
+                .await
+                .unwrap_or_default();
+            if recorded == stamp(&meta) {
+                return Ok(true);
+            }
+            if hash_file(&entry)
+                .await
+                .map_err(|e| format!("{}: {e}", entry.display()))?
+                == record.digest
+            {
+                self.record_verified(record, &meta).await;
+                return Ok(true);
+            }
+        }
+        eprintln!("cache: {} is corrupt; replacing it", entry.display());
+        let _ = tokio::fs::remove_file(&entry).await;
+        let _ = tokio::fs::remove_file(self.verified(record)).await;
+        Ok(false)
+    }
+
+    async fn record_verified(&self, record: &FileRecord, meta: &std::fs::Metadata) {
+        let tmp = temporary(&self.dir, &record.digest);
+        // Best effort: without its record an entry is only hashed again.
+        if tokio::fs::write(&tmp, stamp(meta)).await.is_ok()
+            && tokio::fs::rename(&tmp, self.verified(record))
+                .await
+                .is_err()
+        {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+    }
+
+    /// Puts the entry of `record` at `dest`, when the cache holds it.
+    pub async fn copy_out(&self, record: &FileRecord, dest: &Path) -> Result<bool, String> {
+        if !self.valid(record).await? {
+            return Ok(false);
+        }
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let tmp = temporary(dir, &record.filename);
+        let entry = self.entry(record);
+        if tokio::fs::hard_link(&entry, &tmp).await.is_err() {
+            tokio::fs::copy(&entry, &tmp)
+                .await
+                .map_err(|e| format!("{}: cannot copy out of the cache: {e}", record.filename))?;
+        }
+        if let Err(e) = tokio::fs::rename(&tmp, dest).await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(format!("{}: {e}", dest.display()));
+        }
+        // The record's own time says when the entry was last used (purge).
+        let _ = touch(&self.verified(record));
+        Ok(true)
+    }
+
+    /// Adds the verified file at `path` as the entry of `record`.
+    pub async fn store(&self, record: &FileRecord, path: &Path) -> Result<(), String> {
+        let tmp = temporary(&self.dir, &record.digest);
+        if tokio::fs::hard_link(path, &tmp).await.is_err() {
+            tokio::fs::copy(path, &tmp)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let meta = tokio::fs::metadata(&tmp).await.map_err(|e| e.to_string())?;
+        tokio::fs::rename(&tmp, self.entry(record))
+            .await
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                e.to_string()
+            })?;
+        self.record_verified(record, &meta).await;
+        Ok(())
+    }
+}
+
+/// Sets a file's modification time to now.
+fn touch(path: &Path) -> std::io::Result<()> {
+    std::fs::File::options()
+        .write(true)
+        .open(path)?
+        .set_modified(std::time::SystemTime::now())
+}

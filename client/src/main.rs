@@ -1,0 +1,194 @@
+//! `tooltool-client`: the commands and flags of `tooltool.py`, so scripts
+//! can swap one for the other (`tooltool-client --url URL -m manifest.tt
+//! fetch`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use futures_util::StreamExt as _;
+use tooltool_client::cache::Cache;
+use tooltool_client::fetch::{Fetched, Fetcher, hash_file, matches_record};
+use tooltool_client::manifest::{FileRecord, Manifest};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Command {
+    /// Add files to the manifest (hashing them).
+    Add,
+    /// List the manifest's files: present (P) and valid (V).
+    List,
+    /// Exit 0 when every file of the manifest is present and valid.
+    Validate,
+    /// Download the manifest's files (or those named) into the manifest's folder.
+    Fetch,
+}
+
+#[derive(Debug, Parser)]
+#[command(version, about = "A fast tooltool client, a drop-in for tooltool.py")]
+struct Cli {
+    /// What to do.
+    #[arg(value_enum)]
+    command: Command,
+    /// Files to add, or to fetch (default: all of the manifest).
+    files: Vec<String>,
+    /// A tooltool server's base URL; several are tried in order.
+    #[arg(long = "url")]
+    urls: Vec<String>,
+    /// The manifest.
+    #[arg(short = 'm', long, default_value = "manifest.tt")]
+    manifest: PathBuf,
+    /// A folder of downloaded files, shared by jobs on one machine.
+    #[arg(short = 'c', long = "cache-folder")]
+    cache_folder: Option<PathBuf>,
+    /// A file holding a bearer token.
+    #[arg(long = "authentication-file")]
+    authentication_file: Option<PathBuf>,
+    /// The region to download from (when the server has a copy there).
+    #[arg(long)]
+    region: Option<String>,
+    /// `add`: the files' visibility.
+    #[arg(long, value_parser = ["public", "internal"])]
+    visibility: Option<String>,
+    /// `add`: mark the files to be unpacked after fetching.
+    #[arg(long)]
+    unpack: bool,
+    /// Accepted for tooltool.py compatibility (sha512 is the only algorithm).
+    #[arg(short = 'd', long = "digest", default_value = "sha512", value_parser = ["sha512"])]
+    algorithm: String,
+    /// Downloads at once.
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// tooltool.py's verbosity flags, accepted and ignored.
+    #[arg(short = 'v', long, hide = true)]
+    verbose: bool,
+    #[arg(short = 'q', long, hide = true)]
+    quiet: bool,
+}
+
+fn folder_of(manifest: &Path) -> PathBuf {
+    manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+}
+
+async fn add(cli: &Cli) -> Result<bool, String> {
+    let mut manifest = if cli.manifest.exists() {
+        Manifest::load(&cli.manifest)?
+    } else {
+        Manifest::default()
+    };
+    let mut all = true;
+    for file in &cli.files {
+        let path = Path::new(file);
+        let meta = std::fs::metadata(path).map_err(|e| format!("{file}: {e}"))?;
+        let record = FileRecord {
+            filename: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or(format!("{file}: not a file"))?,
+            size: meta.len(),
+            algorithm: "sha512".into(),
+            digest: hash_file(path).await.map_err(|e| format!("{file}: {e}"))?,
+            unpack: cli.unpack,
+            version: None,
+            visibility: cli.visibility.clone(),
+        };
+        record.check()?;
+        match manifest.add(record) {
+            Ok(added) => all &= added,
+            Err(e) => {
+                eprintln!("error: {e}");
+                all = false;
+            }
+        }
+    }
+    manifest.save(&cli.manifest)?;
+    Ok(all)
+}
+
+async fn list(cli: &Cli, print: bool) -> Result<bool, String> {
+    let manifest = Manifest::load(&cli.manifest)?;
+    let dir = folder_of(&cli.manifest);
+    let mut all = true;
+    for record in &manifest.records {
+        let path = dir.join(&record.filename);
+        let present = path.is_file();
+        let valid = present && matches_record(&path, record).await?;
+        all &= valid;
+        if print {
+            println!(
+                "{}\t{}\t{}",
+                if present { "P" } else { "-" },
+                if valid { "V" } else { "-" },
+                record.filename
+            );
+        }
+    }
+    Ok(all)
+}
+
+async fn fetch(cli: &Cli) -> Result<bool, String> {
+    if cli.urls.is_empty() {
+        return Err("fetch needs a server: --url".into());
+    }
+    let manifest = Manifest::load(&cli.manifest)?;
+    let wanted: Vec<&FileRecord> = manifest
+        .records
+        .iter()
+        .filter(|r| cli.files.is_empty() || cli.files.contains(&r.filename))
+        .collect();
+    let authorization = match &cli.authentication_file {
+        Some(path) => Some(tooltool_client::authorization_from_file(
+            &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )?),
+        None => None,
+    };
+    let fetcher = Fetcher::new(cli.urls.clone(), authorization, cli.region.clone())?;
+    let cache = cli.cache_folder.as_deref().map(Cache::open).transpose()?;
+    let dir = folder_of(&cli.manifest);
+    let results: Vec<bool> = futures_util::stream::iter(wanted)
+        .map(|record| {
+            let (fetcher, cache, dir) = (&fetcher, cache.as_ref(), &dir);
+            async move {
+                match fetcher.fetch(record, dir, cache).await {
+                    Ok(how) => {
+                        let how = match how {
+                            Fetched::Present => "present".to_owned(),
+                            Fetched::FromCache => "from the cache".to_owned(),
+                            Fetched::Downloaded { bytes } => format!("downloaded, {bytes} bytes"),
+                        };
+                        eprintln!("{}: {how}", record.filename);
+                        true
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        false
+                    }
+                }
+            }
+        })
+        .buffer_unordered(usize::from(cli.jobs))
+        .collect()
+        .await;
+    Ok(results.iter().all(|ok| *ok))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Add => add(&cli).await,
+        Command::List => list(&cli, true).await,
+        Command::Validate => list(&cli, false).await,
+        Command::Fetch => fetch(&cli).await,
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
