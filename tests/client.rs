@@ -246,3 +246,193 @@ async fn refusals_are_one_line_errors_that_leave_nothing_behind() {
         .expect_err("401");
     assert!(err.contains("401"), "{err}");
 }
+
+/// A server that answers 503 (`X-Retry-After: 0`, the error shape) to its
+/// first `busy` requests, then 302 to `location`; counts its requests.
+async fn flaky_server(
+    busy: usize,
+    location: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&hits);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let answer = if counter.fetch_add(1, Ordering::SeqCst) < busy {
+                let body = r#"{"detail":"the database is busy"}"#;
+                format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nX-Retry-After: 0\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn retries_pass_unavailable_and_dead_servers_but_give_up() {
+    use std::sync::atomic::Ordering;
+    let app = spawn_app().await;
+    let token = app.token("up@example.com", &[UPLOAD]);
+    let bytes = content(3, 10_000);
+    let digest = app.upload(&token, "r.bin", &bytes, "public").await;
+    let location = app.location(&format!("sha512/{digest}")).await;
+    let r = record("r.bin", &bytes);
+
+    // A dead server first, then one answering 503 twice: three rounds.
+    let (flaky, hits) = flaky_server(2, location.clone()).await;
+    let mut f =
+        Fetcher::new(vec!["http://127.0.0.1:1/".into(), flaky], None, None).expect("fetcher");
+    f.retry = Retry {
+        attempts: 3,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(
+        f.fetch(&r, dir.path(), None).await,
+        Ok(Fetched::Downloaded { bytes: 10_000 })
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    // Two attempts are not enough: the error names the status and the
+    // server's sentence, and nothing is left behind.
+    let (flaky, hits) = flaky_server(2, location).await;
+    let mut f = Fetcher::new(vec![flaky], None, None).expect("fetcher");
+    f.retry = Retry {
+        attempts: 2,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = f.fetch(&r, dir.path(), None).await.expect_err("still busy");
+    assert!(
+        err.contains("503") && err.contains("the database is busy"),
+        "{err}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert!(only_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn upload_change_visibility_and_delete_through_the_generated_client() {
+    use tooltool_client::manage::Server;
+    let app = spawn_app().await;
+    let token = app.token(
+        "releng@example.com",
+        &[UPLOAD, "download/internal", "manage"],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let public = content(11, 300_000);
+    let internal = content(12, 200_000);
+    std::fs::write(dir.path().join("pub.bin"), &public).expect("write");
+    std::fs::write(dir.path().join("int.bin"), &internal).expect("write");
+    let mut manifest = Manifest {
+        records: vec![
+            FileRecord {
+                visibility: Some("public".into()),
+                ..record("pub.bin", &public)
+            },
+            FileRecord {
+                visibility: Some("internal".into()),
+                ..record("int.bin", &internal)
+            },
+        ],
+    };
+    let server = Server::new(&app.url, Some(&format!("Bearer {token}"))).expect("server");
+    server
+        .upload(&manifest, dir.path(), "Bug 1 - two files", None, 4)
+        .await
+        .expect("upload");
+    // Uploading the same again declares, finds nothing new, and succeeds.
+    server
+        .upload(&manifest, dir.path(), "Bug 1 - again", None, 4)
+        .await
+        .expect("re-upload");
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let anonymous = fetcher(&app, None);
+    assert_eq!(
+        anonymous
+            .fetch(&manifest.records[0], out.path(), None)
+            .await,
+        Ok(Fetched::Downloaded { bytes: 300_000 })
+    );
+    assert!(
+        anonymous
+            .fetch(&manifest.records[1], out.path(), None)
+            .await
+            .expect_err("internal")
+            .contains("403")
+    );
+    let reader = fetcher(&app, Some(format!("Bearer {token}")));
+    assert_eq!(
+        reader.fetch(&manifest.records[1], out.path(), None).await,
+        Ok(Fetched::Downloaded { bytes: 200_000 })
+    );
+
+    // change-visibility: the public file becomes internal, at once.
+    server
+        .change_visibility(&manifest.records[0].digest, "internal")
+        .await
+        .expect("patch");
+    let fresh = tempfile::tempdir().expect("tempdir");
+    assert!(
+        anonymous
+            .fetch(&manifest.records[0], fresh.path(), None)
+            .await
+            .expect_err("now internal")
+            .contains("403")
+    );
+    // delete: no copy is left to hand out.
+    server
+        .delete(&manifest.records[0].digest)
+        .await
+        .expect("delete");
+    assert!(
+        reader
+            .fetch(&manifest.records[0], fresh.path(), None)
+            .await
+            .expect_err("deleted")
+            .contains("404")
+    );
+
+    // Refusals are one line with the server's words.
+    let err = server
+        .change_visibility(&"0".repeat(128), "public")
+        .await
+        .expect_err("unknown");
+    assert!(err.starts_with("404 Not Found: "), "{err}");
+    let stranger = Server::new(&app.url, Some("Bearer nope")).expect("server");
+    let err = stranger
+        .upload(&manifest, dir.path(), "Bug 2", None, 4)
+        .await
+        .expect_err("bad token");
+    assert!(err.contains("401 Unauthorized"), "{err}");
+    manifest.records[1].visibility = None;
+    let err = server
+        .upload(&manifest, dir.path(), "Bug 3", None, 4)
+        .await
+        .expect_err("no visibility");
+    assert!(err.contains("no visibility"), "{err}");
+}

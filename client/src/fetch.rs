@@ -96,38 +96,36 @@ impl Fetcher {
     }
 
     /// Downloads into `partial` (resuming what is there) until its size and
-    /// digest match, trying each server in turn; returns the bytes that
+    /// digest match, trying the servers in order; returns the bytes that
     /// crossed the network.
     async fn download(&self, record: &FileRecord, partial: &Path) -> Result<u64, String> {
-        let mut last = String::from("no server URL given");
-        for base in &self.urls {
-            match self.download_from(base, record, partial).await {
-                Ok(bytes) => return Ok(bytes),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    async fn download_from(
-        &self,
-        base: &str,
-        record: &FileRecord,
-        partial: &Path,
-    ) -> Result<u64, String> {
+        // Rounds over the servers: a server that is down costs one attempt
+        // per round, not a whole backoff before the next one is asked;
+        // the pause comes between rounds, and only while some server's
+        // failure may pass.
         let mut fetched = 0;
         let mut attempt = Attempt::default();
         loop {
-            let outcome = async {
-                let location = self.resolve(base, record).await?;
-                self.transfer(&location, record, partial, &mut fetched)
-                    .await
+            let mut last = Failure::Final(String::from("no server URL given"));
+            for base in &self.urls {
+                let outcome = async {
+                    let location = self.resolve(base, record).await?;
+                    self.transfer(&location, record, partial, &mut fetched)
+                        .await
+                }
+                .await;
+                match outcome {
+                    Ok(()) => return Ok(fetched),
+                    // A transient failure is the one to report and retry,
+                    // whatever the servers after it said.
+                    Err(f @ Failure::Transient(..)) => last = f,
+                    Err(f) if matches!(last, Failure::Final(_)) => last = f,
+                    Err(_) => {}
+                }
             }
-            .await;
-            match outcome {
-                Ok(()) => return Ok(fetched),
-                Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Transient(e, after)) => match attempt.next(&self.retry, after) {
+            match last {
+                Failure::Final(e) => return Err(e),
+                Failure::Transient(e, after) => match attempt.next(&self.retry, after) {
                     Some(pause) => tokio::time::sleep(pause).await,
                     None => return Err(e),
                 },

@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use futures_util::StreamExt as _;
 use tooltool_client::cache::Cache;
 use tooltool_client::fetch::{Fetched, Fetcher, hash_file, matches_record};
+use tooltool_client::manage::Server;
 use tooltool_client::manifest::{FileRecord, Manifest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,17 +22,28 @@ enum Command {
     Validate,
     /// Download the manifest's files (or those named) into the manifest's folder.
     Fetch,
+    /// Upload the manifest's files (from the manifest's folder) as one batch.
+    Upload,
+    /// Change the visibility of the file `--digest` to `--visibility`.
+    ChangeVisibility,
+    /// Delete the stored copies of the file `--digest`.
+    Delete,
 }
 
+/// `tooltool.py`'s default server.
+const DEFAULT_URL: &str = "https://tooltool.mozilla-releng.net/";
+
 #[derive(Debug, Parser)]
-#[command(version, about = "A fast tooltool client, a drop-in for tooltool.py")]
+// No `--version` of its own: tooltool.py's `--version` is a file's version.
+#[command(about = "A fast tooltool client, a drop-in for tooltool.py")]
 struct Cli {
     /// What to do.
     #[arg(value_enum)]
     command: Command,
     /// Files to add, or to fetch (default: all of the manifest).
     files: Vec<String>,
-    /// A tooltool server's base URL; several are tried in order.
+    /// A tooltool server's base URL; several are tried in order
+    /// (default: tooltool.py's, https://tooltool.mozilla-releng.net/).
     #[arg(long = "url")]
     urls: Vec<String>,
     /// The manifest.
@@ -46,15 +58,27 @@ struct Cli {
     /// The region to download from (when the server has a copy there).
     #[arg(long)]
     region: Option<String>,
-    /// `add`: the files' visibility.
+    /// `add`: the files' visibility; `change-visibility`: the new one.
     #[arg(long, value_parser = ["public", "internal"])]
     visibility: Option<String>,
+    /// `add`: a version string recorded in the files' entries.
+    #[arg(long = "version")]
+    file_version: Option<String>,
+    /// `change-visibility`, `delete`: the file's SHA-512.
+    #[arg(long)]
+    digest: Option<String>,
+    /// `upload`: why (the batch's message, e.g. "Bug 1234 - clang 18").
+    #[arg(long)]
+    message: Option<String>,
     /// `add`: mark the files to be unpacked after fetching.
     #[arg(long)]
     unpack: bool,
-    /// Accepted for tooltool.py compatibility (sha512 is the only algorithm).
-    #[arg(short = 'd', long = "digest", default_value = "sha512", value_parser = ["sha512"])]
+    /// The hashing algorithm (sha512 is the only one).
+    #[arg(short = 'd', long = "algorithm", default_value = "sha512", value_parser = ["sha512"])]
     algorithm: String,
+    /// Accepted and unused, as by tooltool.py.
+    #[arg(short = 'o', long, hide = true)]
+    overwrite: bool,
     /// Downloads at once.
     #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -78,7 +102,7 @@ async fn add(cli: &Cli) -> Result<bool, String> {
     } else {
         Manifest::default()
     };
-    let mut all = true;
+    let mut records = Vec::new();
     for file in &cli.files {
         let path = Path::new(file);
         let meta = std::fs::metadata(path).map_err(|e| format!("{file}: {e}"))?;
@@ -91,17 +115,15 @@ async fn add(cli: &Cli) -> Result<bool, String> {
             algorithm: "sha512".into(),
             digest: hash_file(path).await.map_err(|e| format!("{file}: {e}"))?,
             unpack: cli.unpack,
-            version: None,
+            version: cli.file_version.clone(),
             visibility: cli.visibility.clone(),
         };
         record.check()?;
-        match manifest.add(record) {
-            Ok(added) => all &= added,
-            Err(e) => {
-                eprintln!("error: {e}");
-                all = false;
-            }
-        }
+        records.push(record);
+    }
+    let (all, refusals) = manifest.add(records);
+    for refusal in refusals {
+        eprintln!("error: {refusal}");
     }
     manifest.save(&cli.manifest)?;
     Ok(all)
@@ -128,23 +150,64 @@ async fn list(cli: &Cli, print: bool) -> Result<bool, String> {
     Ok(all)
 }
 
-async fn fetch(cli: &Cli) -> Result<bool, String> {
+fn urls(cli: &Cli) -> Vec<String> {
     if cli.urls.is_empty() {
-        return Err("fetch needs a server: --url".into());
+        vec![DEFAULT_URL.to_owned()]
+    } else {
+        cli.urls.clone()
     }
+}
+
+fn authorization(cli: &Cli) -> Result<Option<String>, String> {
+    cli.authentication_file
+        .as_ref()
+        .map(|path| {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            tooltool_client::authorization_from_file(&text)
+        })
+        .transpose()
+}
+
+async fn upload(cli: &Cli) -> Result<bool, String> {
+    let message = cli.message.as_deref().ok_or("upload needs --message")?;
+    let manifest = Manifest::load(&cli.manifest)?;
+    let server = Server::new(&urls(cli)[0], authorization(cli)?.as_deref())?;
+    server
+        .upload(
+            &manifest,
+            &folder_of(&cli.manifest),
+            message,
+            cli.region.as_deref(),
+            usize::from(cli.jobs),
+        )
+        .await?;
+    Ok(true)
+}
+
+async fn manage(cli: &Cli) -> Result<bool, String> {
+    let digest = cli.digest.as_deref().ok_or("this command needs --digest")?;
+    let server = Server::new(&urls(cli)[0], authorization(cli)?.as_deref())?;
+    if cli.command == Command::Delete {
+        server.delete(digest).await?;
+    } else {
+        let visibility = cli
+            .visibility
+            .as_deref()
+            .ok_or("change-visibility needs --visibility")?;
+        server.change_visibility(digest, visibility).await?;
+    }
+    Ok(true)
+}
+
+async fn fetch(cli: &Cli) -> Result<bool, String> {
     let manifest = Manifest::load(&cli.manifest)?;
     let wanted: Vec<&FileRecord> = manifest
         .records
         .iter()
         .filter(|r| cli.files.is_empty() || cli.files.contains(&r.filename))
         .collect();
-    let authorization = match &cli.authentication_file {
-        Some(path) => Some(tooltool_client::authorization_from_file(
-            &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-        )?),
-        None => None,
-    };
-    let fetcher = Fetcher::new(cli.urls.clone(), authorization, cli.region.clone())?;
+    let fetcher = Fetcher::new(urls(cli), authorization(cli)?, cli.region.clone())?;
     let cache = cli.cache_folder.as_deref().map(Cache::open).transpose()?;
     let dir = folder_of(&cli.manifest);
     let results: Vec<bool> = futures_util::stream::iter(wanted)
@@ -182,6 +245,8 @@ async fn main() -> ExitCode {
         Command::List => list(&cli, true).await,
         Command::Validate => list(&cli, false).await,
         Command::Fetch => fetch(&cli).await,
+        Command::Upload => upload(&cli).await,
+        Command::ChangeVisibility | Command::Delete => manage(&cli).await,
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -114,23 +114,45 @@ impl Manifest {
             })
     }
 
-    /// Adds `record` as `tooltool.py add` does: an identical record is
-    /// already there (false); a different file of the same name is refused
-    /// (an error); else it is appended (true).
-    pub fn add(&mut self, record: FileRecord) -> Result<bool, String> {
-        match self.records.iter().find(|r| r.filename == record.filename) {
-            Some(existing) if existing.digest == record.digest && existing.size == record.size => {
-                Ok(false)
+    /// Adds `records` as `tooltool.py add` does: the new records first,
+    /// in the order given, then the manifest's others. A record equal to
+    /// one listed (name, size, digest, version, visibility) is not added
+    /// again, and a different file under a name already listed is refused;
+    /// both make the result false, the refusals are returned as sentences.
+    pub fn add(&mut self, records: Vec<FileRecord>) -> (bool, Vec<String>) {
+        let same = |a: &FileRecord, b: &FileRecord| {
+            FileRecord {
+                unpack: false,
+                ..a.clone()
+            } == FileRecord {
+                unpack: false,
+                ..b.clone()
             }
-            Some(_) => Err(format!(
-                "the manifest already lists a different file named {}",
-                record.filename
-            )),
-            None => {
-                self.records.push(record);
-                Ok(true)
+        };
+        let mut all = true;
+        let mut refusals = Vec::new();
+        let mut added: Vec<FileRecord> = Vec::new();
+        for record in records {
+            let listed = self
+                .records
+                .iter()
+                .chain(&added)
+                .find(|r| r.filename == record.filename);
+            match listed {
+                Some(existing) if same(existing, &record) => all = false,
+                Some(_) => {
+                    all = false;
+                    refusals.push(format!(
+                        "the manifest already contains a different file named {}",
+                        record.filename
+                    ));
+                }
+                None => added.push(record),
             }
         }
+        added.append(&mut self.records);
+        self.records = added;
+        (all, refusals)
     }
 }
 
@@ -174,20 +196,6 @@ mod tests {
         }
     }
 
-    /// What `tooltool.py add --visibility public --unpack` writes, byte for byte.
-    const PYTHON_WRITTEN: &str = "[\n  {\n    \"filename\": \"clang.tar.zst\",\n    \"size\": 5,\n    \"algorithm\": \"sha512\",\n    \"digest\": \"DIGEST\",\n    \"unpack\": true,\n    \"visibility\": \"public\"\n  },\n  {\n    \"filename\": \"caf\\u00e9\",\n    \"size\": 5,\n    \"algorithm\": \"sha512\",\n    \"digest\": \"DIGEST\"\n  }\n]";
-
-    #[test]
-    fn manifests_round_trip_byte_for_byte_with_tooltool_py() {
-        let text = PYTHON_WRITTEN.replace("DIGEST", &"a".repeat(128));
-        let manifest = Manifest::parse(&text).expect("parses");
-        assert_eq!(manifest.records.len(), 2);
-        assert!(manifest.records[0].unpack);
-        assert_eq!(manifest.records[0].visibility.as_deref(), Some("public"));
-        assert_eq!(manifest.records[1].filename, "café");
-        assert_eq!(manifest.render(), text);
-    }
-
     #[test]
     fn incomplete_entries_are_skipped_and_bad_ones_refused() {
         let ok = format!(
@@ -225,16 +233,45 @@ mod tests {
     }
 
     #[test]
-    fn add_keeps_one_record_per_filename() {
+    fn add_puts_new_records_first_once_per_filename() {
         let mut m = Manifest::default();
-        assert_eq!(m.add(record("a")), Ok(true));
-        assert_eq!(m.add(record("a")), Ok(false));
+        assert_eq!(m.add(vec![record("a")]), (true, vec![]));
+        assert_eq!(m.add(vec![record("b"), record("c")]), (true, vec![]));
+        let names: Vec<&str> = m.records.iter().map(|r| r.filename.as_str()).collect();
+        assert_eq!(names, ["b", "c", "a"], "as tooltool.py: the new ones first");
+        assert_eq!(m.add(vec![record("a")]), (false, vec![]), "already there");
         let other = FileRecord {
             digest: "b".repeat(128),
             ..record("a")
         };
-        assert!(m.add(other).is_err());
-        assert_eq!(m.records.len(), 1);
+        let (all, refusals) = m.add(vec![other]);
+        assert!(!all);
+        assert_eq!(
+            refusals,
+            ["the manifest already contains a different file named a"]
+        );
+        assert_eq!(m.records.len(), 3);
+    }
+
+    /// The bytes `tooltool.py add` wrote (see tests/fixtures/README.md),
+    /// read and written back unchanged, and made again by `add`.
+    #[test]
+    fn the_manifest_tooltool_py_wrote_is_rewritten_byte_for_byte() {
+        let text = include_str!("../tests/fixtures/tooltool-py-add.tt");
+        let read = Manifest::parse(text).expect("parses");
+        assert_eq!(read.records[0].filename, "café");
+        assert!(read.records[1].unpack);
+        assert_eq!(read.records[1].visibility.as_deref(), Some("public"));
+        assert_eq!(read.render(), text);
+        let mut made = Manifest::default();
+        let clang = FileRecord {
+            unpack: true,
+            visibility: Some("public".into()),
+            ..read.records[1].clone()
+        };
+        assert!(made.add(vec![clang]).0);
+        assert!(made.add(vec![read.records[0].clone()]).0);
+        assert_eq!(made.render(), text);
     }
 
     #[test]
@@ -242,7 +279,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("manifest.tt");
         let mut m = Manifest::default();
-        m.add(record("a")).expect("added");
+        assert!(m.add(vec![record("a")]).0);
         m.save(&path).expect("saved");
         assert_eq!(Manifest::load(&path).expect("loads"), m);
         assert_eq!(

@@ -87,6 +87,12 @@ fn refusals_are_one_line_and_fail() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Taskcluster credentials"));
-    let out = client(dir.path(), &["fetch"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--url"));
+    let out = client(
+        dir.path(),
+        &["change-visibility", "--url", "http://127.0.0.1:9/"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--digest"));
+    let out = client(dir.path(), &["upload", "--url", "http://127.0.0.1:9/"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--message"));
 }

@@ -73,12 +73,12 @@ pub struct ErrorDetail {
     pub description: String,
 }
 
+// Also `Serialize`: error answers are written straight from the struct
+// (`Problem::to_body`) rather than through poem-openapi's
+// `serde_json::Value` tree, which was 7.6 % of the 400 path's profile; a
+// test keeps both serialisations identical. (Not a doc comment: those
+// are the OpenAPI document's descriptions.)
 /// Every error response, 4xx and 5xx.
-///
-/// Also `Serialize`: error answers are written straight from the struct
-/// ([`Problem::to_body`]) rather than through poem-openapi's
-/// `serde_json::Value` tree, which cost the 400 path a tenth of its time;
-/// a test keeps both serialisations identical.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Problem {
