@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::fetch::hash_file;
+use crate::fetch::hash_file_blocking;
 use crate::manifest::FileRecord;
 
 pub struct Cache {
@@ -48,6 +48,38 @@ impl Cache {
         })
     }
 
+    /// Puts the entry of `record` at `dest`, when the cache holds it.
+    ///
+    /// Each call is one trip to the blocking pool: a hit is a handful of
+    /// system calls, and a hop per call would cost more than they do.
+    pub async fn copy_out(&self, record: &FileRecord, dest: &Path) -> Result<bool, String> {
+        let (entries, record, dest) = (self.entries(), record.clone(), dest.to_owned());
+        tokio::task::spawn_blocking(move || entries.copy_out(&record, &dest))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    /// Adds the verified file at `path` as the entry of `record`.
+    pub async fn store(&self, record: &FileRecord, path: &Path) -> Result<(), String> {
+        let (entries, record, path) = (self.entries(), record.clone(), path.to_owned());
+        tokio::task::spawn_blocking(move || entries.store(&record, &path))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    fn entries(&self) -> Entries {
+        Entries {
+            dir: self.dir.clone(),
+        }
+    }
+}
+
+/// The cache's files, handled with blocking calls.
+struct Entries {
+    dir: PathBuf,
+}
+
+impl Entries {
     fn entry(&self, record: &FileRecord) -> PathBuf {
         self.dir.join(&record.digest)
     }
@@ -58,62 +90,54 @@ impl Cache {
 
     /// Whether the entry of `record` holds its bytes; a wrong entry is
     /// removed.
-    async fn valid(&self, record: &FileRecord) -> Result<bool, String> {
+    fn valid(&self, record: &FileRecord) -> Result<bool, String> {
         let entry = self.entry(record);
-        let meta = match tokio::fs::metadata(&entry).await {
+        let meta = match std::fs::metadata(&entry) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(format!("{}: {e}", entry.display())),
         };
         if meta.len() == record.size {
-            let recorded = tokio::fs::read_to_string(self.verified(record))
-                .await
-                .unwrap_or_default();
+            let recorded = std::fs::read_to_string(self.verified(record)).unwrap_or_default();
             if recorded == stamp(&meta) {
                 return Ok(true);
             }
-            if hash_file(&entry)
-                .await
-                .map_err(|e| format!("{}: {e}", entry.display()))?
-                == record.digest
-            {
-                self.record_verified(record, &meta).await;
+            let digest =
+                hash_file_blocking(&entry).map_err(|e| format!("{}: {e}", entry.display()))?;
+            if digest == record.digest {
+                self.record_verified(record, &meta);
                 return Ok(true);
             }
         }
         eprintln!("cache: {} is corrupt; replacing it", entry.display());
-        let _ = tokio::fs::remove_file(&entry).await;
-        let _ = tokio::fs::remove_file(self.verified(record)).await;
+        let _ = std::fs::remove_file(&entry);
+        let _ = std::fs::remove_file(self.verified(record));
         Ok(false)
     }
 
-    async fn record_verified(&self, record: &FileRecord, meta: &std::fs::Metadata) {
+    fn record_verified(&self, record: &FileRecord, meta: &std::fs::Metadata) {
         let tmp = temporary(&self.dir, &record.digest);
         // Best effort: without its record an entry is only hashed again.
-        if tokio::fs::write(&tmp, stamp(meta)).await.is_ok()
-            && tokio::fs::rename(&tmp, self.verified(record))
-                .await
-                .is_err()
+        if std::fs::write(&tmp, stamp(meta)).is_ok()
+            && std::fs::rename(&tmp, self.verified(record)).is_err()
         {
-            let _ = tokio::fs::remove_file(&tmp).await;
+            let _ = std::fs::remove_file(&tmp);
         }
     }
 
-    /// Puts the entry of `record` at `dest`, when the cache holds it.
-    pub async fn copy_out(&self, record: &FileRecord, dest: &Path) -> Result<bool, String> {
-        if !self.valid(record).await? {
+    fn copy_out(&self, record: &FileRecord, dest: &Path) -> Result<bool, String> {
+        if !self.valid(record)? {
             return Ok(false);
         }
         let dir = dest.parent().unwrap_or(Path::new("."));
         let tmp = temporary(dir, &record.filename);
         let entry = self.entry(record);
-        if tokio::fs::hard_link(&entry, &tmp).await.is_err() {
-            tokio::fs::copy(&entry, &tmp)
-                .await
+        if std::fs::hard_link(&entry, &tmp).is_err() {
+            std::fs::copy(&entry, &tmp)
                 .map_err(|e| format!("{}: cannot copy out of the cache: {e}", record.filename))?;
         }
-        if let Err(e) = tokio::fs::rename(&tmp, dest).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
+        if let Err(e) = std::fs::rename(&tmp, dest) {
+            let _ = std::fs::remove_file(&tmp);
             return Err(format!("{}: {e}", dest.display()));
         }
         // The record's own time says when the entry was last used (purge).
@@ -121,22 +145,17 @@ impl Cache {
         Ok(true)
     }
 
-    /// Adds the verified file at `path` as the entry of `record`.
-    pub async fn store(&self, record: &FileRecord, path: &Path) -> Result<(), String> {
+    fn store(&self, record: &FileRecord, path: &Path) -> Result<(), String> {
         let tmp = temporary(&self.dir, &record.digest);
-        if tokio::fs::hard_link(path, &tmp).await.is_err() {
-            tokio::fs::copy(path, &tmp)
-                .await
-                .map_err(|e| e.to_string())?;
+        if std::fs::hard_link(path, &tmp).is_err() {
+            std::fs::copy(path, &tmp).map_err(|e| e.to_string())?;
         }
-        let meta = tokio::fs::metadata(&tmp).await.map_err(|e| e.to_string())?;
-        tokio::fs::rename(&tmp, self.entry(record))
-            .await
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                e.to_string()
-            })?;
-        self.record_verified(record, &meta).await;
+        let meta = std::fs::metadata(&tmp).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, self.entry(record)).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e.to_string()
+        })?;
+        self.record_verified(record, &meta);
         Ok(())
     }
 }

@@ -351,8 +351,24 @@ pub async fn matches_record(path: &Path, record: &FileRecord) -> Result<bool, St
 
 /// The SHA-512 of a whole file, in hex.
 pub async fn hash_file(path: &Path) -> std::io::Result<String> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || hash_file_blocking(&path)).await?
+}
+
+/// [`hash_file`] on the calling thread, for code already on the blocking
+/// pool.
+pub fn hash_file_blocking(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
     let mut hasher = Hasher::new(MessageDigest::sha512())?;
-    hash_prefix(path, u64::MAX, &mut hasher).await?;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n])?;
+    }
     Ok(hex::encode(hasher.finish()?))
 }
 

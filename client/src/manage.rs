@@ -135,10 +135,18 @@ impl Server {
         if let Some(first) = failures.first() {
             return Err(first.clone());
         }
-        for record in &manifest.records {
-            self.wait_verified(&record.digest)
-                .await
-                .map_err(|e| format!("{}: {e}", record.filename))?;
+        let unverified: Vec<String> = futures_util::stream::iter(&manifest.records)
+            .map(|r| async move {
+                self.wait_verified(&r.digest)
+                    .await
+                    .map_err(|e| format!("{}: {e}", r.filename))
+            })
+            .buffer_unordered(jobs)
+            .filter_map(|r| async move { r.err() })
+            .collect()
+            .await;
+        if let Some(first) = unverified.first() {
+            return Err(first.clone());
         }
         eprintln!(
             "uploaded batch {} ({} files, {new} new)",
