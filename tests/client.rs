@@ -185,6 +185,16 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
         bytes
     );
 
+    // A whole partial file (killed before its rename) costs no transfer.
+    let whole = tempfile::tempdir().expect("tempdir");
+    std::fs::write(partial_path(whole.path(), &r), &bytes).expect("partial");
+    let outcome = fetcher(&app, None).fetch(&r, whole.path(), None).await;
+    assert_eq!(outcome, Ok(Fetched::Downloaded { bytes: 0 }));
+    assert_eq!(
+        std::fs::read(whole.path().join("big.bin")).expect("read"),
+        bytes
+    );
+
     // A partial file of wrong bytes is detected and the file fetched whole.
     let other = tempfile::tempdir().expect("tempdir");
     std::fs::write(partial_path(other.path(), &r), vec![1u8; 1_000_000]).expect("partial");

@@ -182,9 +182,21 @@ impl Fetcher {
         // What is already there is hashed first: the digest covers the file.
         let mut hasher =
             Hasher::new(MessageDigest::sha512()).map_err(|e| Failure::Final(e.to_string()))?;
-        let have = hash_prefix(partial, record.size, &mut hasher)
+        let mut have = hash_prefix(partial, record.size, &mut hasher)
             .await
             .map_err(io)?;
+        if have == record.size {
+            // Whole already (a run killed before its rename): nothing to ask.
+            let digest = hasher
+                .finish()
+                .map(hex::encode)
+                .map_err(|e| Failure::Final(e.to_string()))?;
+            if digest == record.digest {
+                return Ok(());
+            }
+            let _ = tokio::fs::remove_file(partial).await;
+            have = 0;
+        }
         let mut req = self.http.get(location);
         if have > 0 {
             req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
@@ -194,22 +206,14 @@ impl Fetcher {
             .await
             .map_err(|e| Failure::transient(record, &shown, e))?;
         let status = resp.status();
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(partial)
-            .await
-            .map_err(io)?;
         match status {
             reqwest::StatusCode::PARTIAL_CONTENT if have > 0 => {}
             reqwest::StatusCode::OK => {
                 // The store sent the whole file: start over.
-                file.set_len(0).await.map_err(io)?;
                 hasher = Hasher::new(MessageDigest::sha512())
                     .map_err(|e| Failure::Final(e.to_string()))?;
             }
             reqwest::StatusCode::RANGE_NOT_SATISFIABLE => {
-                drop(file);
                 let _ = tokio::fs::remove_file(partial).await;
                 return Err(Failure::Transient(
                     format!(
@@ -221,7 +225,15 @@ impl Fetcher {
             }
             _ => return Err(Failure::of_response(record, &shown, resp).await),
         }
+        // Opened only for bytes to keep: a refusal leaves no file behind.
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(partial)
+            .await
+            .map_err(io)?;
         let mut written = if status == reqwest::StatusCode::OK {
+            file.set_len(0).await.map_err(io)?;
             0
         } else {
             have

@@ -55,8 +55,8 @@ struct Cli {
     /// A file holding a bearer token.
     #[arg(long = "authentication-file")]
     authentication_file: Option<PathBuf>,
-    /// The region to download from (when the server has a copy there).
-    #[arg(long)]
+    /// The region to download from or upload to (when the server has it).
+    #[arg(short = 'r', long)]
     region: Option<String>,
     /// `add`: the files' visibility; `change-visibility`: the new one.
     #[arg(long, value_parser = ["public", "internal"])]
@@ -162,8 +162,13 @@ fn authorization(cli: &Cli) -> Result<Option<String>, String> {
     cli.authentication_file
         .as_ref()
         .map(|path| {
+            // `~` is expanded, as tooltool.py does (scripts pass it quoted).
+            let path = match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+                (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+                _ => path.clone(),
+            };
             let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             tooltool_client::authorization_from_file(&text)
         })
         .transpose()
