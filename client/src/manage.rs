@@ -119,12 +119,17 @@ impl Server {
         let new = puts.len();
         let failures: Vec<String> = futures_util::stream::iter(puts)
             .map(|(name, url)| async move {
-                let size = manifest
+                // Only files of the manifest are read: the answer's names
+                // are the server's, and one naming another file (`../..`)
+                // must not make us send it.
+                let record = manifest
                     .records
                     .iter()
                     .find(|r| r.filename == name)
-                    .map_or(0, |r| r.size);
-                self.put_file(&dir.join(&name), size, &url)
+                    .ok_or_else(|| {
+                        format!("{name:?}: the server asked for a file the manifest does not list")
+                    })?;
+                self.put_file(&dir.join(&record.filename), record.size, &url)
                     .await
                     .map_err(|e| format!("{name}: {e}"))
             })
