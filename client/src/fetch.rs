@@ -301,12 +301,7 @@ impl Failure {
     /// the server's sentence (`detail` of the error shape, when it is one).
     async fn of_response(record: &FileRecord, url: &str, resp: reqwest::Response) -> Self {
         let status = resp.status();
-        let after = resp
-            .headers()
-            .get("x-retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let after = crate::retry::server_delay(resp.headers());
         let text = first_kib(resp).await;
         let detail = serde_json::from_str::<serde_json::Value>(&text)
             .ok()

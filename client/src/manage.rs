@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
+use futures_util::TryStreamExt as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use crate::api::{self, types};
 use crate::manifest::Manifest;
-use crate::retry::{Attempt, Retry};
+use crate::retry::{Attempt, Retry, server_delay};
 
 /// How long an upload waits for the server to verify a file.
 const VERIFY_DEADLINE: Duration = Duration::from_secs(30 * 60);
@@ -117,8 +117,9 @@ impl Server {
             .filter_map(|(name, f)| f.put_url.clone().map(|u| (name.clone(), u)))
             .collect();
         let new = puts.len();
-        let failures: Vec<String> = futures_util::stream::iter(puts)
-            .map(|(name, url)| async move {
+        // Both steps stop at the first failure.
+        futures_util::stream::iter(puts.into_iter().map(Ok))
+            .try_for_each_concurrent(jobs, |(name, url)| async move {
                 // Only files of the manifest are read: the answer's names
                 // are the server's, and one naming another file (`../..`)
                 // must not make us send it.
@@ -133,26 +134,14 @@ impl Server {
                     .await
                     .map_err(|e| format!("{name}: {e}"))
             })
-            .buffer_unordered(jobs)
-            .filter_map(|r| async move { r.err() })
-            .collect()
-            .await;
-        if let Some(first) = failures.first() {
-            return Err(first.clone());
-        }
-        let unverified: Vec<String> = futures_util::stream::iter(&manifest.records)
-            .map(|r| async move {
+            .await?;
+        futures_util::stream::iter(manifest.records.iter().map(Ok))
+            .try_for_each_concurrent(jobs, |r| async move {
                 self.wait_verified(&r.digest)
                     .await
                     .map_err(|e| format!("{}: {e}", r.filename))
             })
-            .buffer_unordered(jobs)
-            .filter_map(|r| async move { r.err() })
-            .collect()
-            .await;
-        if let Some(first) = unverified.first() {
-            return Err(first.clone());
-        }
+            .await?;
         eprintln!(
             "uploaded batch {} ({} files, {new} new)",
             batch.id,
@@ -188,7 +177,7 @@ impl Server {
                 }
                 Ok(resp) => (
                     format!("PUT {shown} answered {}", resp.status()),
-                    retry_after(resp.headers()),
+                    server_delay(resp.headers()),
                 ),
                 Err(e) => (format!("PUT {shown}: {}", e.without_url()), None),
             };
@@ -209,7 +198,7 @@ impl Server {
                 Err(progenitor_client::Error::ErrorResponse(resp))
                     if resp.status() == reqwest::StatusCode::CONFLICT =>
                 {
-                    let pause = retry_after(resp.headers())
+                    let pause = server_delay(resp.headers())
                         .unwrap_or(Duration::from_secs(1))
                         .min(self.retry.max);
                     if Instant::now() + pause > deadline {
@@ -268,12 +257,4 @@ impl Server {
             .map(|_| ())
             .map_err(|e| describe(&e))
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("x-retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }

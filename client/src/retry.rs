@@ -47,6 +47,16 @@ impl Attempt {
     }
 }
 
+/// The delay a server asked for in `X-Retry-After` (whole seconds), the
+/// protocol's header on 409 and 503 answers.
+pub fn server_delay(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get("x-retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 /// 0..1000 from the clock: spreading retries needs no strong randomness.
 fn jitter_permille() -> u32 {
     std::time::SystemTime::now()
