@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use tooltool_domain::{DeclaredFile, Digest, PatchOp, Permissions, Principal, RegionName};
+use tooltool_domain::{
+    DeclaredFile, Digest, PatchOp, Permissions, Principal, RegionName, Visibility,
+};
 
 use crate::{
     AuthRequest, BatchRecord, ByteRange, ByteStream, Cause, FileRecord, Opened, UseCaseError,
@@ -33,6 +35,33 @@ pub enum UploadProgress {
     Done,
     /// Still being uploaded or verified: ask again after that many seconds.
     Pending { retry_after_secs: u64 },
+}
+
+/// At most this many digests in one [`ToolTool::resolve`]: a bound on the
+/// work of one request and on its answer (a signed URL is at most a few
+/// KiB), and more than any manifest in use holds.
+pub const MAX_RESOLVE: usize = 1024;
+
+/// What [`ToolTool::resolve`] says of one digest.
+#[derive(Debug)]
+pub struct Resolution {
+    pub digest: Digest,
+    /// Size and visibility, when the store has a record of the file
+    /// (file metadata is not secret: `get_file` shows it to anyone).
+    pub file: Option<(u64, Visibility)>,
+    /// The signed URL, or why not: `NotFound` (no record, or no verified
+    /// copy in a configured region), `NotYet` (declared, not verified
+    /// anywhere yet), `Denied` (the caller may not read its visibility).
+    pub url: Result<String, UseCaseError>,
+}
+
+/// The answer of [`ToolTool::resolve`].
+#[derive(Debug)]
+pub struct Resolutions {
+    /// How long the URLs stay valid from the moment they were signed.
+    pub expires_in_secs: u64,
+    /// One per digest asked for, in the order asked.
+    pub files: Vec<Resolution>,
 }
 
 /// The verdict of one dependency check, by name (`database`,
@@ -67,6 +96,20 @@ pub trait ToolTool: Send + Sync {
         digest: &Digest,
         region: Option<RegionName>,
     ) -> Result<String, UseCaseError>;
+
+    /// Where to download each of `digests` from, in the order given: for
+    /// each, what [`ToolTool::download`] decides, in the same order of
+    /// checks (existence, permission, region), except that a file recorded
+    /// without a verified copy anywhere is `NotYet` where `download` says
+    /// `NotFound`. More than [`MAX_RESOLVE`] digests is `Invalid`. Fails as
+    /// a whole only when it cannot decide (a store unavailable, a server
+    /// fault), never because of one digest's refusal.
+    async fn resolve(
+        &self,
+        principal: &Principal,
+        digests: Vec<Digest>,
+        region: Option<RegionName>,
+    ) -> Result<Resolutions, UseCaseError>;
 
     async fn create_batch(
         &self,

@@ -18,7 +18,10 @@ mod metrics;
 #[cfg(feature = "contract")]
 pub mod contract;
 
-pub use api::{BatchRequest, CreatedBatchView, HealthChecks, ToolTool, UploadProgress};
+pub use api::{
+    BatchRequest, CreatedBatchView, HealthChecks, MAX_RESOLVE, Resolution, Resolutions, ToolTool,
+    UploadProgress,
+};
 pub use auth::{AuthError, AuthRequest, Authenticator};
 pub use blob::{
     BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, Receiving, Serving,

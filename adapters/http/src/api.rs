@@ -17,6 +17,7 @@ use crate::model::{
 use crate::params::{BatchId, DigestParam, PageLimit, SearchTerm};
 use crate::payload::{ApiJson, JsonBody};
 use crate::problem::{BodyErrorResponse, ErrorResponse, Problem};
+use crate::resolve::{FetchBody, ResolvedResult};
 use crate::security::Credentials;
 
 #[derive(Tags)]
@@ -132,6 +133,36 @@ impl Api {
             .download(&principal, &d, self::region(region.0))
             .await?;
         Ok(DownloadResponse::Found(Html(redirect_page(&url)), url))
+    }
+
+    /// Resolve many downloads at once.
+    ///
+    /// What `GET /sha512/{digest}` would decide, for up to 1024 digests in
+    /// one request (a manifest costs one authenticated round trip): for
+    /// each, in the order given, `found` with a signed URL, or
+    /// `not_found`, `not_verified` or `forbidden` with the reason; size and
+    /// visibility whenever the server has a record of the file. The URLs
+    /// are valid for `expires_in` seconds. The request fails as a whole only
+    /// for a bad body or a server fault.
+    #[oai(
+        operation_id = "resolve",
+        path = "/fetch",
+        method = "post",
+        tag = "Tag::Download"
+    )]
+    async fn resolve(
+        &self,
+        principal: Data<&Principal>,
+        _credentials: Credentials,
+        /// Preferred region; ignored for a file it has no copy of, or when unknown.
+        region: Query<Option<String>>,
+        body: JsonBody<FetchBody>,
+    ) -> std::result::Result<ApiJson<ResolvedResult>, BodyErrorResponse> {
+        let resolved = self
+            .service()?
+            .resolve(&principal, body.0.0, self::region(region.0))
+            .await?;
+        Ok(ApiJson(ResolvedResult::try_from(resolved)?))
     }
 
     /// Create an upload batch.

@@ -7,10 +7,10 @@
 //!
 //! Files: `api.rs` (the protocol's operations), `allow.rs` (`Allow` on 405), `dockerflow.rs`
 //! (`/__permissions__`, heartbeats, version), `client_script.rs` (`/tooltool.py`), `model.rs` (wire types and
-//! request parsing), `params.rs` (digest and search-term parameters), `payload.rs` (exact JSON content types), `auth.rs`
+//! request parsing), `resolve.rs` (`POST /fetch`: its body and answer), `params.rs` (digest and search-term parameters), `payload.rs` (exact JSON content types), `auth.rs`
 //! (body limit and the caller's principal), `blobs.rs` (the storage
 //! routes of the server's own signed URLs), `problem.rs` (error shape and statuses), `security.rs`
-//! (the credentials the OpenAPI document declares), `observe.rs` (request
+//! (the credentials the OpenAPI document declares), `timestamp.rs` (instants as the originals wrote them, documented as `date-time`), `observe.rs` (request
 //! log, ids, metrics; the outermost layer), `hygiene.rs` (security headers, set
 //! by `observe.rs`), `metrics.rs`
 //! (`/metrics`), `serve/` (the connection loop: caps, timeouts, accept
@@ -29,8 +29,10 @@ mod observe;
 mod params;
 mod payload;
 mod problem;
+mod resolve;
 mod security;
 pub mod serve;
+mod timestamp;
 
 #[cfg(test)]
 mod schema_tests;

@@ -8,6 +8,7 @@ use tooltool_domain::{DeclaredFile, Digest, PatchOp, Visibility};
 use tooltool_ports::{BatchRecord, BatchRequest, FileRecord};
 
 use crate::payload::FromJsonBody;
+use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -78,7 +79,7 @@ pub struct BatchFile {
 pub struct Batch {
     pub id: i64,
     /// ISO-8601 UTC, e.g. `2026-11-25T14:33:16.843608Z`.
-    pub uploaded: String,
+    pub uploaded: Timestamp,
     /// The principal that uploaded (Taskcluster clientId or JWT `sub`).
     pub author: String,
     pub message: String,
@@ -90,7 +91,7 @@ pub struct Batch {
 #[derive(Debug, Clone, Object)]
 pub struct CreatedBatch {
     pub id: i64,
-    pub uploaded: String,
+    pub uploaded: Timestamp,
     pub author: String,
     pub message: String,
     pub files: BTreeMap<String, BatchFile>,
@@ -114,10 +115,6 @@ pub struct FileList {
 /// The empty object answered by `upload/complete` when done.
 #[derive(Debug, Clone, Object)]
 pub struct Empty {}
-
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
 
 impl From<&FileRecord> for File {
     fn from(f: &FileRecord) -> Self {
@@ -148,7 +145,7 @@ impl From<&BatchRecord> for Batch {
     fn from(b: &BatchRecord) -> Self {
         Self {
             id: b.id,
-            uploaded: timestamp(b.uploaded),
+            uploaded: b.uploaded.into(),
             author: b.author.clone(),
             message: b.message.clone(),
             files: b.files.iter().map(|(n, f)| (n.clone(), f.into())).collect(),
@@ -160,7 +157,7 @@ impl CreatedBatch {
     pub fn new(b: &BatchRecord, put_urls: &BTreeMap<Digest, String>) -> Self {
         Self {
             id: b.id,
-            uploaded: timestamp(b.uploaded),
+            uploaded: b.uploaded.into(),
             author: b.author.clone(),
             message: b.message.clone(),
             files: b
@@ -258,8 +255,10 @@ pub struct SetVisibilityOp {
 pub struct DeleteInstancesOp {}
 
 /// One management operation.
+// `oneOf`: exactly one shape applies (generators make it an enum; with
+// `anyOf` they make a struct of optional variants).
 #[derive(Debug, Clone, Union)]
-#[oai(discriminator_name = "op")]
+#[oai(discriminator_name = "op", one_of)]
 pub enum PatchOpDoc {
     #[oai(mapping = "set_visibility")]
     SetVisibility(SetVisibilityOp),

@@ -6,7 +6,7 @@
 //! The bodies are checked against the served document itself, with a
 //! validator of the JSON Schema subset poem-openapi emits (`$ref`, `type`,
 //! `format: uint64`, `enum`, `pattern`, `required`, `properties`,
-//! `additionalProperties`, `items`, `anyOf`, `allOf`): poem-openapi's own
+//! `additionalProperties`, `items`, `maxItems`, `anyOf`, `oneOf`, `allOf`): poem-openapi's own
 //! runtime parsing is more lenient than what it documents (it takes a
 //! number for a string), so it would not test the document.
 
@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{PatchBody, UploadBody};
 use crate::payload::FromJsonBody;
+use crate::resolve::FetchBody;
 
 struct Document(Value);
 
@@ -48,6 +49,10 @@ impl Document {
         if !any.is_empty() && !any.iter().any(|s| self.valid(s, value)) {
             return false;
         }
+        let one = of("oneOf");
+        if !one.is_empty() && one.iter().filter(|s| self.valid(s, value)).count() != 1 {
+            return false;
+        }
         if let Some(allowed) = schema["enum"].as_array()
             && !allowed.contains(value)
         {
@@ -66,9 +71,12 @@ impl Document {
                 _ => value.as_i64().is_some(),
             },
             Some("boolean") => value.is_boolean(),
-            Some("array") => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(|v| self.valid(&schema["items"], v))),
+            Some("array") => value.as_array().is_some_and(|items| {
+                schema["maxItems"]
+                    .as_u64()
+                    .is_none_or(|max| items.len() as u64 <= max)
+                    && items.iter().all(|v| self.valid(&schema["items"], v))
+            }),
             Some("object") => value
                 .as_object()
                 .is_some_and(|object| self.valid_object(schema, object)),
@@ -175,6 +183,30 @@ fn patch_bodies() {
             json!([{"op": "set_visibility", "visibility": "secret"}]),
             json!([{"visibility": "public"}]),
             json!([{"op": 5}]),
+        ],
+    );
+}
+
+#[test]
+fn fetch_bodies() {
+    let d = "0123456789abcdef".repeat(8);
+    agree::<FetchBody>(
+        "/fetch",
+        "post",
+        &[
+            json!({"digests": []}),
+            json!({"digests": [d, d]}),
+            json!({"digests": [d], "region": "west"}),
+            json!({"digests": vec![d.clone(); tooltool_ports::MAX_RESOLVE]}),
+            json!({"digests": vec![d.clone(); tooltool_ports::MAX_RESOLVE + 1]}),
+            json!({}),
+            json!([d]),
+            json!(null),
+            json!({"digests": d}),
+            json!({"digests": [1]}),
+            json!({"digests": [d.to_uppercase()]}),
+            json!({"digests": [format!("{d}0")]}),
+            json!({"digests": null}),
         ],
     );
 }

@@ -1,6 +1,7 @@
 //! A fake Taskcluster auth service for tests (feature `fake`): it answers
 //! `authenticate-hawk` after validating the header with the `hawk` crate,
-//! an implementation independent of ours, against a fixed list of clients.
+//! an implementation independent of ours, against a fixed list of clients
+//! and the temporary credentials they issue.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,11 +27,16 @@ async fn authenticate(
     else {
         return failed("Bad header");
     };
-    let Some((id, token, scopes)) = clients
-        .iter()
-        .find(|(id, _, _)| header.id.as_deref() == Some(id))
-    else {
-        return failed("Unknown clientId");
+    let (id, token, scopes) = match temporary(&header, &clients) {
+        Ok(Some(found)) => found,
+        Ok(None) => match clients
+            .iter()
+            .find(|(id, _, _)| header.id.as_deref() == Some(id))
+        {
+            Some(found) => found.clone(),
+            None => return failed("Unknown clientId"),
+        },
+        Err(why) => return failed(why),
     };
     let method = body["method"]
         .as_str()
@@ -53,6 +59,126 @@ async fn authenticate(
     } else {
         failed("ext.certificate.expiry < now")
     }
+}
+
+/// Temporary credentials, as Taskcluster checks them: the certificate in
+/// Hawk's `ext`, signed with its issuer's access token, and the request
+/// signed with the token the issuer derives from the certificate's seed.
+/// Answers the client, its token and the certificate's scopes.
+fn temporary(
+    header: &hawk::Header,
+    clients: &[FakeClient],
+) -> Result<Option<FakeClient>, &'static str> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let Some(ext) = &header.ext else {
+        return Ok(None);
+    };
+    let ext: serde_json::Value = STANDARD
+        .decode(ext)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("ext is not base64-encoded JSON")?;
+    let Some(cert) = ext.get("certificate") else {
+        return Ok(None);
+    };
+    let id = header.id.clone().unwrap_or_default();
+    let issuer = cert["issuer"].as_str();
+    let (_, issuer_token, _) = clients
+        .iter()
+        .find(|(c, _, _)| c.as_str() == issuer.unwrap_or(&id))
+        .ok_or("ext.certificate.issuer is unknown")?;
+    let scopes: Vec<String> = cert["scopes"]
+        .as_array()
+        .ok_or("ext.certificate.scopes is missing")?
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    let text = |k: &str| {
+        cert[k]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| cert[k].as_i64().map(|n| n.to_string()))
+    };
+    let (Some(seed), Some(start), Some(expiry)) = (text("seed"), text("start"), text("expiry"))
+    else {
+        return Err("ext.certificate is incomplete");
+    };
+    let mut lines = vec!["version:1".to_owned()];
+    if let Some(issuer) = issuer {
+        lines.push(format!("clientId:{id}"));
+        lines.push(format!("issuer:{issuer}"));
+    }
+    lines.extend([
+        format!("seed:{seed}"),
+        format!("start:{start}"),
+        format!("expiry:{expiry}"),
+        "scopes:".to_owned(),
+    ]);
+    lines.extend(scopes.iter().cloned());
+    if cert["signature"].as_str() != Some(&STANDARD.encode(hmac(issuer_token, &lines.join("\n")))) {
+        return Err("ext.certificate.signature is not valid");
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    if !(start.parse::<i64>().unwrap_or(i64::MAX) <= now
+        && now <= expiry.parse::<i64>().unwrap_or(0))
+    {
+        return Err("ext.certificate is not valid now");
+    }
+    Ok(Some((
+        id,
+        URL_SAFE_NO_PAD.encode(hmac(issuer_token, &seed)),
+        scopes,
+    )))
+}
+
+/// Temporary credentials issued by `issuer` (its id and access token) for
+/// `scopes`, valid from a minute ago for an hour, as Taskcluster's clients
+/// create them: `{"clientId", "accessToken", "certificate"}`, the
+/// certificate as JSON text. `name`: a named temporary client, else the
+/// issuer's own id.
+pub fn temporary_credentials(
+    issuer: (&str, &str),
+    scopes: &[String],
+    name: Option<&str>,
+) -> serde_json::Value {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let now = chrono::Utc::now().timestamp_millis();
+    let (start, expiry) = (now - 60_000, now + 3_600_000);
+    let seed = format!("seed-{now}-{}", scopes.len());
+    let mut lines = vec!["version:1".to_owned()];
+    if let Some(name) = name {
+        lines.push(format!("clientId:{name}"));
+        lines.push(format!("issuer:{}", issuer.0));
+    }
+    lines.extend([
+        format!("seed:{seed}"),
+        format!("start:{start}"),
+        format!("expiry:{expiry}"),
+        "scopes:".to_owned(),
+    ]);
+    lines.extend(scopes.iter().cloned());
+    let mut certificate = serde_json::json!({
+        "version": 1, "scopes": scopes, "start": start, "expiry": expiry, "seed": seed,
+        "signature": STANDARD.encode(hmac(issuer.1, &lines.join("\n"))),
+    });
+    if name.is_some() {
+        certificate["issuer"] = issuer.0.into();
+    }
+    serde_json::json!({
+        "clientId": name.unwrap_or(issuer.0),
+        "accessToken": URL_SAFE_NO_PAD.encode(hmac(issuer.1, &seed)),
+        "certificate": certificate.to_string(),
+    })
+}
+
+fn hmac(key: &str, message: &str) -> Vec<u8> {
+    use hmac::Mac as _;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    mac.update(message.as_bytes());
+    mac.finalize().into_bytes().to_vec()
 }
 
 #[handler]

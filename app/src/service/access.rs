@@ -1,12 +1,23 @@
 //! Who is asking, and downloads: the authenticator of a credential's
 //! scheme decides the principal; a download checks existence, then
-//! permission, then picks a region and signs a short-lived URL.
+//! permission, then picks a region and signs a short-lived URL; a
+//! resolve does it for many digests in one request.
 
+use futures_util::StreamExt as _;
 use tooltool_domain::{Digest, Principal, RegionName};
-use tooltool_ports::{AuthRequest, FileRecord, UseCaseError};
+use tooltool_ports::{
+    AuthRequest, ErrorKind, FileRecord, MAX_RESOLVE, Resolution, Resolutions, UseCaseError,
+};
 
 use super::errors::{auth_error, blob_error, store_error};
 use super::{Service, later};
+
+/// Records read at once by a [`Service::resolve`]: enough to hide a
+/// database round trip behind the others, few enough to leave the pool to
+/// other requests.
+const LOOKUPS_AT_ONCE: usize = 8;
+
+const NO_COPY: &str = "No verified copy of this file is stored here.";
 
 /// The originals' wording of a refused download.
 pub const FORBIDDEN_DOWNLOAD: &str = "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.";
@@ -44,15 +55,79 @@ impl Service {
         digest: &Digest,
         region: Option<RegionName>,
     ) -> Result<String, UseCaseError> {
-        let file = self
-            .store
-            .get_file(digest)
+        let file = self.store.get_file(digest).await.map_err(store_error)?;
+        match self
+            .locate(principal, digest, file.as_ref(), region.as_ref())
             .await
-            .map_err(store_error)?
-            .filter(FileRecord::has_instances)
-            .ok_or_else(|| {
-                UseCaseError::not_found("No verified copy of this file is stored here.")
-            })?;
+        {
+            // The protocol's download knows found or not: a file declared
+            // but not verified yet is not found.
+            Err(e) if e.kind() == ErrorKind::NotYet => Err(UseCaseError::not_found(NO_COPY)),
+            located => located,
+        }
+    }
+
+    /// [`Service::download`] for many digests: their records read a few at
+    /// a time (a cache hit each, on the server), each decided alone.
+    pub async fn resolve(
+        &self,
+        principal: &Principal,
+        digests: Vec<Digest>,
+        region: Option<RegionName>,
+    ) -> Result<Resolutions, UseCaseError> {
+        if digests.len() > MAX_RESOLVE {
+            return Err(UseCaseError::invalid(format!(
+                "at most {MAX_RESOLVE} digests may be resolved at once, not {}",
+                digests.len()
+            )));
+        }
+        let records: Vec<_> = futures_util::stream::iter(digests)
+            .map(|digest| async move {
+                let file = self.store.get_file(&digest).await;
+                (digest, file)
+            })
+            .buffered(LOOKUPS_AT_ONCE)
+            .collect()
+            .await;
+        let mut files = Vec::with_capacity(records.len());
+        for (digest, file) in records {
+            let file = file.map_err(store_error)?;
+            let url = self
+                .locate(principal, &digest, file.as_ref(), region.as_ref())
+                .await;
+            // A refusal is this digest's answer; a fault is everyone's.
+            if let Err(e) = &url
+                && e.kind().is_server_fault()
+            {
+                return Err(url.expect_err("checked"));
+            }
+            files.push(Resolution {
+                file: file.map(|f| (f.size, f.visibility)),
+                digest,
+                url,
+            });
+        }
+        Ok(Resolutions {
+            expires_in_secs: self.settings.download_expires.as_secs(),
+            files,
+        })
+    }
+
+    /// The one rule of downloads: existence, then permission, then a
+    /// region this process can sign for, then the signed URL.
+    async fn locate(
+        &self,
+        principal: &Principal,
+        digest: &Digest,
+        file: Option<&FileRecord>,
+        region: Option<&RegionName>,
+    ) -> Result<String, UseCaseError> {
+        let file = file.ok_or_else(|| UseCaseError::not_found(NO_COPY))?;
+        if !file.has_instances() {
+            return Err(UseCaseError::not_yet(
+                "This file is declared but no copy of it is verified yet.",
+            ));
+        }
         if !self
             .settings
             .permissions
@@ -67,7 +142,7 @@ impl Service {
             .filter(|r| self.region(r).is_some())
             .cloned()
             .collect();
-        let chosen = self.choose(region.as_ref(), &served).ok_or_else(|| {
+        let chosen = self.choose(region, &served).ok_or_else(|| {
             UseCaseError::not_found(
                 "No verified copy of this file is stored in a configured region.",
             )

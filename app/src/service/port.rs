@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tooltool_domain::{Digest, PatchOp, Permissions, Principal, RegionName};
 use tooltool_ports::{
     AuthRequest, BatchRecord, BatchRequest, ByteRange, ByteStream, CreatedBatchView, FileRecord,
-    HealthChecks, Opened, ToolTool, UploadProgress, UseCaseError,
+    HealthChecks, Opened, Resolutions, ToolTool, UploadProgress, UseCaseError,
 };
 
 use super::Service;
@@ -27,6 +27,15 @@ impl ToolTool for Service {
         region: Option<RegionName>,
     ) -> Result<String, UseCaseError> {
         Service::download(self, principal, digest, region).await
+    }
+
+    async fn resolve(
+        &self,
+        principal: &Principal,
+        digests: Vec<Digest>,
+        region: Option<RegionName>,
+    ) -> Result<Resolutions, UseCaseError> {
+        Service::resolve(self, principal, digests, region).await
     }
 
     async fn create_batch(

@@ -18,6 +18,7 @@ use tooltool_ports::{
 use crate::service::{Service, Settings, Verified};
 
 mod access;
+mod downloads;
 mod faults;
 mod gateway;
 mod lease;
@@ -319,66 +320,6 @@ async fn missing_object_releases_the_claim() {
         svc.verify_claimed(&declared).await.expect("no error"),
         Verified::NotYet
     );
-}
-
-#[tokio::test]
-async fn download_checks_existence_then_permission_then_region() {
-    let public = file(b"pub", Visibility::Public, &["east", "west"]);
-    let internal = file(b"int", Visibility::Internal, &["east"]);
-    let no_copy = file(b"none", Visibility::Public, &[]);
-    let mut store = MockMetadataStore::new();
-    for f in [public.clone(), internal.clone(), no_copy.clone()] {
-        store
-            .expect_get_file()
-            .with(eq(f.digest.clone()))
-            .returning(move |_| Ok(Some(f.clone())));
-    }
-    store.expect_get_file().returning(|_| Ok(None));
-    let mut east = blob("east");
-    east.expect_presign_get()
-        .returning(|d, e| Ok(format!("east/sha512/{d}?{}", e.timestamp())));
-    let mut west = blob("west");
-    west.expect_presign_get()
-        .returning(|d, _| Ok(format!("west/sha512/{d}")));
-    let svc = service(store, vec![east, west]);
-    let anon = Principal::anonymous();
-    let kind = |r: Result<String, tooltool_ports::UseCaseError>| r.map_err(|e| e.kind());
-    assert_eq!(
-        kind(svc.download(&anon, &digest(b"absent"), None).await),
-        Err(ErrorKind::NotFound)
-    );
-    assert_eq!(
-        kind(svc.download(&anon, &no_copy.digest, None).await),
-        Err(ErrorKind::NotFound)
-    );
-    let denied = svc
-        .download(&anon, &internal.digest, None)
-        .await
-        .expect_err("denied");
-    assert_eq!(denied.kind(), ErrorKind::Denied);
-    assert_eq!(denied.message(), crate::service::FORBIDDEN_DOWNLOAD);
-    let url = svc
-        .download(&who(&["download/internal"]), &internal.digest, None)
-        .await
-        .expect("allowed");
-    assert_eq!(
-        url,
-        format!(
-            "east/sha512/{}?{}",
-            internal.digest,
-            (now() + Duration::seconds(60)).timestamp()
-        )
-    );
-    let url = svc
-        .download(&anon, &public.digest, Some(region("west")))
-        .await
-        .expect("allowed");
-    assert!(url.starts_with("west/"), "{url}");
-    let url = svc
-        .download(&anon, &public.digest, Some(region("north")))
-        .await
-        .expect("allowed");
-    assert!(url.starts_with("east/"), "{url}");
 }
 
 pub(super) fn request(files: Vec<DeclaredFile>) -> BatchRequest {
