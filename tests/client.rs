@@ -1,53 +1,14 @@
 //! The client library against the real server (embedded default): the
 //! generated API client, and fetch with its cache, resume and errors.
 
-use std::path::Path;
-use std::time::Duration;
-
+use tooltool_client::auth::Credentials;
 use tooltool_client::cache::Cache;
 use tooltool_client::fetch::{Fetched, Fetcher, partial_path};
-use tooltool_client::manifest::{FileRecord, Manifest};
-use tooltool_client::retry::Retry;
-use tooltool_tests::{TestApp, sha512_hex, spawn_app};
+use tooltool_client::manifest::Manifest;
+use tooltool_tests::client::{content, fast_retry, fetcher, only_files, record, requests};
+use tooltool_tests::spawn_app;
 
 const UPLOAD: &str = "upload/*";
-
-fn record(name: &str, content: &[u8]) -> FileRecord {
-    FileRecord {
-        filename: name.into(),
-        size: content.len() as u64,
-        algorithm: "sha512".into(),
-        digest: sha512_hex(content),
-        unpack: false,
-        version: None,
-        visibility: None,
-    }
-}
-
-fn fetcher(app: &TestApp, authorization: Option<String>) -> Fetcher {
-    let mut f = Fetcher::new(vec![app.url.clone()], authorization, None).expect("fetcher");
-    f.retry = Retry {
-        attempts: 2,
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    };
-    f
-}
-
-fn content(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-fn only_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 #[tokio::test]
 async fn the_generated_client_reads_what_the_server_stores() {
@@ -55,7 +16,8 @@ async fn the_generated_client_reads_what_the_server_stores() {
     let token = app.token("up@example.com", &[UPLOAD]);
     let bytes = content(1, 1000);
     let digest = app.upload(&token, "a.bin", &bytes, "public").await;
-    let client = tooltool_client::api::Client::new(app.url.trim_end_matches('/'));
+    let client =
+        tooltool_client::api::Client::new(app.url.trim_end_matches('/'), Credentials::Anonymous);
     let param: tooltool_client::api::types::GetFileDigest = digest.parse().expect("a digest");
     let file = client
         .get_file(&param)
@@ -92,16 +54,15 @@ async fn fetch_downloads_in_parallel_then_serves_from_the_cache() {
     };
     let cache_dir = tempfile::tempdir().expect("tempdir");
     let cache = Cache::open(cache_dir.path()).expect("cache");
-    let f = fetcher(&app, None);
+    let f = fetcher(&app, Credentials::Anonymous);
 
     let first = tempfile::tempdir().expect("tempdir");
-    let outcomes = futures_util::future::join_all(
-        manifest
-            .records
-            .iter()
-            .map(|r| f.fetch(r, first.path(), Some(&cache))),
-    )
-    .await;
+    let wanted: Vec<_> = manifest.records.iter().collect();
+    let outcomes = f.fetch_all(&wanted, first.path(), Some(&cache), 4).await;
+    // The whole manifest cost one request to the API (`POST /fetch`), none
+    // per file.
+    assert_eq!(requests(&app, "resolve", 200).await, 1);
+    assert_eq!(requests(&app, "download", 302).await, 0);
     for ((name, bytes), outcome) in files.iter().zip(outcomes) {
         assert_eq!(
             outcome,
@@ -122,16 +83,13 @@ async fn fetch_downloads_in_parallel_then_serves_from_the_cache() {
         "no partial files left"
     );
 
-    // Again into a fresh folder: every file from the cache, none downloaded.
+    // Again into a fresh folder: every file from the cache, nothing asked.
     let second = tempfile::tempdir().expect("tempdir");
-    for r in &manifest.records {
-        assert_eq!(
-            f.fetch(r, second.path(), Some(&cache)).await,
-            Ok(Fetched::FromCache),
-            "{}",
-            r.filename
-        );
-    }
+    assert_eq!(
+        f.fetch_all(&wanted, second.path(), Some(&cache), 4).await,
+        vec![Ok(Fetched::FromCache); wanted.len()]
+    );
+    assert_eq!(requests(&app, "resolve", 200).await, 1);
     // And into the first folder: already there.
     assert_eq!(
         f.fetch(&manifest.records[0], first.path(), Some(&cache))
@@ -174,7 +132,9 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().expect("tempdir");
     // What a killed run leaves: the first part of the file.
     std::fs::write(partial_path(dir.path(), &r), &bytes[..1_000_000]).expect("partial");
-    let outcome = fetcher(&app, None).fetch(&r, dir.path(), None).await;
+    let outcome = fetcher(&app, Credentials::Anonymous)
+        .fetch(&r, dir.path(), None)
+        .await;
     assert_eq!(
         outcome,
         Ok(Fetched::Downloaded { bytes: 2_000_000 }),
@@ -188,7 +148,9 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
     // A whole partial file (killed before its rename) costs no transfer.
     let whole = tempfile::tempdir().expect("tempdir");
     std::fs::write(partial_path(whole.path(), &r), &bytes).expect("partial");
-    let outcome = fetcher(&app, None).fetch(&r, whole.path(), None).await;
+    let outcome = fetcher(&app, Credentials::Anonymous)
+        .fetch(&r, whole.path(), None)
+        .await;
     assert_eq!(outcome, Ok(Fetched::Downloaded { bytes: 0 }));
     assert_eq!(
         std::fs::read(whole.path().join("big.bin")).expect("read"),
@@ -198,7 +160,9 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
     // A partial file of wrong bytes is detected and the file fetched whole.
     let other = tempfile::tempdir().expect("tempdir");
     std::fs::write(partial_path(other.path(), &r), vec![1u8; 1_000_000]).expect("partial");
-    let outcome = fetcher(&app, None).fetch(&r, other.path(), None).await;
+    let outcome = fetcher(&app, Credentials::Anonymous)
+        .fetch(&r, other.path(), None)
+        .await;
     assert_eq!(
         outcome,
         Ok(Fetched::Downloaded {
@@ -220,7 +184,7 @@ async fn refusals_are_one_line_errors_that_leave_nothing_behind() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     let unknown = record("unknown.bin", b"never uploaded");
-    let err = fetcher(&app, None)
+    let err = fetcher(&app, Credentials::Anonymous)
         .fetch(&unknown, dir.path(), None)
         .await
         .expect_err("404");
@@ -231,7 +195,7 @@ async fn refusals_are_one_line_errors_that_leave_nothing_behind() {
     assert!(!err.contains('\n'), "{err}");
 
     let internal = record("secret.bin", &secret);
-    let err = fetcher(&app, None)
+    let err = fetcher(&app, Credentials::Anonymous)
         .fetch(&internal, dir.path(), None)
         .await
         .expect_err("403");
@@ -244,13 +208,13 @@ async fn refusals_are_one_line_errors_that_leave_nothing_behind() {
 
     // With a token that may read internal files, it downloads.
     let reader = app.token("reader@example.com", &["download/internal"]);
-    let outcome = fetcher(&app, Some(format!("Bearer {reader}")))
+    let outcome = fetcher(&app, Credentials::Bearer(reader))
         .fetch(&internal, dir.path(), None)
         .await;
     assert_eq!(outcome, Ok(Fetched::Downloaded { bytes: 5000 }));
 
     // A bad token: the server's sentence, once.
-    let err = fetcher(&app, Some("Bearer not-a-token".into()))
+    let err = fetcher(&app, Credentials::Bearer("not-a-token".into()))
         .fetch(&unknown, dir.path(), None)
         .await
         .expect_err("401");
@@ -258,7 +222,8 @@ async fn refusals_are_one_line_errors_that_leave_nothing_behind() {
 }
 
 /// A server that answers 503 (`X-Retry-After: 0`, the error shape) to its
-/// first `busy` requests, then 302 to `location`; counts its requests.
+/// first `busy` downloads, then 302 to `location`; counts them. Like the
+/// original service, it has no `POST /fetch` (404, not counted).
 async fn flaky_server(
     busy: usize,
     location: String,
@@ -281,7 +246,10 @@ async fn flaky_server(
             while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
                 head.push(byte[0]);
             }
-            let answer = if counter.fetch_add(1, Ordering::SeqCst) < busy {
+            let answer = if head.starts_with(b"POST /fetch ") {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            } else if counter.fetch_add(1, Ordering::SeqCst) < busy {
                 let body = r#"{"detail":"the database is busy"}"#;
                 format!(
                     "HTTP/1.1 503 Service Unavailable\r\nX-Retry-After: 0\r\nContent-Type: application/json\r\n\
@@ -311,13 +279,13 @@ async fn retries_pass_unavailable_and_dead_servers_but_give_up() {
 
     // A dead server first, then one answering 503 twice: three rounds.
     let (flaky, hits) = flaky_server(2, location.clone()).await;
-    let mut f =
-        Fetcher::new(vec!["http://127.0.0.1:1/".into(), flaky], None, None).expect("fetcher");
-    f.retry = Retry {
-        attempts: 3,
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    };
+    let mut f = Fetcher::new(
+        &["http://127.0.0.1:1/".into(), flaky],
+        Credentials::Anonymous,
+        None,
+    )
+    .expect("fetcher");
+    f.retry = fast_retry(3);
     let dir = tempfile::tempdir().expect("tempdir");
     assert_eq!(
         f.fetch(&r, dir.path(), None).await,
@@ -328,12 +296,8 @@ async fn retries_pass_unavailable_and_dead_servers_but_give_up() {
     // Two attempts are not enough: the error names the status and the
     // server's sentence, and nothing is left behind.
     let (flaky, hits) = flaky_server(2, location).await;
-    let mut f = Fetcher::new(vec![flaky], None, None).expect("fetcher");
-    f.retry = Retry {
-        attempts: 2,
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-    };
+    let mut f = Fetcher::new(&[flaky], Credentials::Anonymous, None).expect("fetcher");
+    f.retry = fast_retry(2);
     let dir = tempfile::tempdir().expect("tempdir");
     let err = f.fetch(&r, dir.path(), None).await.expect_err("still busy");
     assert!(
@@ -344,105 +308,69 @@ async fn retries_pass_unavailable_and_dead_servers_but_give_up() {
     assert!(only_files(dir.path()).is_empty());
 }
 
+/// One `POST /fetch` says, for each file, what `GET /sha512` would: the
+/// found ones download, the others fail with the same one-line errors.
 #[tokio::test]
-async fn upload_change_visibility_and_delete_through_the_generated_client() {
-    use tooltool_client::manage::Server;
+async fn a_manifest_is_resolved_in_one_request_with_per_file_refusals() {
     let app = spawn_app().await;
-    let token = app.token(
-        "releng@example.com",
-        &[UPLOAD, "download/internal", "manage"],
-    );
+    let token = app.token("up@example.com", &[UPLOAD]);
+    let mut manifest = Manifest::default();
+    for i in 0..20u8 {
+        let bytes = content(40 + i, 1000 + usize::from(i));
+        let name = format!("m{i}.bin");
+        app.upload(&token, &name, &bytes, "public").await;
+        manifest.records.push(record(&name, &bytes));
+    }
+    let secret = content(90, 700);
+    app.upload(&token, "secret.bin", &secret, "internal").await;
+    manifest.records.push(record("secret.bin", &secret));
+    manifest
+        .records
+        .push(record("unknown.bin", b"never uploaded"));
+    let wanted: Vec<_> = manifest.records.iter().collect();
     let dir = tempfile::tempdir().expect("tempdir");
-    let public = content(11, 300_000);
-    let internal = content(12, 200_000);
-    std::fs::write(dir.path().join("pub.bin"), &public).expect("write");
-    std::fs::write(dir.path().join("int.bin"), &internal).expect("write");
-    let mut manifest = Manifest {
-        records: vec![
-            FileRecord {
-                visibility: Some("public".into()),
-                ..record("pub.bin", &public)
-            },
-            FileRecord {
-                visibility: Some("internal".into()),
-                ..record("int.bin", &internal)
-            },
-        ],
-    };
-    let server = Server::new(&app.url, Some(&format!("Bearer {token}"))).expect("server");
-    server
-        .upload(&manifest, dir.path(), "Bug 1 - two files", None, 4)
-        .await
-        .expect("upload");
-    // Uploading the same again declares, finds nothing new, and succeeds.
-    server
-        .upload(&manifest, dir.path(), "Bug 1 - again", None, 4)
-        .await
-        .expect("re-upload");
-
-    let out = tempfile::tempdir().expect("tempdir");
-    let anonymous = fetcher(&app, None);
+    let outcomes = fetcher(&app, Credentials::Anonymous)
+        .fetch_all(&wanted, dir.path(), None, 8)
+        .await;
+    for (r, o) in wanted.iter().zip(&outcomes).take(20) {
+        assert_eq!(
+            *o,
+            Ok(Fetched::Downloaded { bytes: r.size }),
+            "{}",
+            r.filename
+        );
+    }
+    let forbidden = outcomes[20].clone().expect_err("internal");
+    assert!(
+        forbidden.starts_with("secret.bin: ") && forbidden.contains("403 Forbidden"),
+        "{forbidden}"
+    );
+    let missing = outcomes[21].clone().expect_err("unknown");
+    assert!(
+        missing.starts_with("unknown.bin: ") && missing.contains("404 Not Found"),
+        "{missing}"
+    );
+    assert_eq!(requests(&app, "resolve", 200).await, 1);
     assert_eq!(
-        anonymous
-            .fetch(&manifest.records[0], out.path(), None)
-            .await,
-        Ok(Fetched::Downloaded { bytes: 300_000 })
+        requests(&app, "download", 302).await + requests(&app, "download", 403).await,
+        0,
+        "no file was asked for alone"
     );
     assert!(
-        anonymous
-            .fetch(&manifest.records[1], out.path(), None)
-            .await
-            .expect_err("internal")
-            .contains("403")
-    );
-    let reader = fetcher(&app, Some(format!("Bearer {token}")));
-    assert_eq!(
-        reader.fetch(&manifest.records[1], out.path(), None).await,
-        Ok(Fetched::Downloaded { bytes: 200_000 })
+        !only_files(dir.path())
+            .iter()
+            .any(|n| n.contains("secret") || n.contains("unknown"))
     );
 
-    // change-visibility: the public file becomes internal, at once.
-    server
-        .change_visibility(&manifest.records[0].digest, "internal")
-        .await
-        .expect("patch");
-    let fresh = tempfile::tempdir().expect("tempdir");
-    assert!(
-        anonymous
-            .fetch(&manifest.records[0], fresh.path(), None)
-            .await
-            .expect_err("now internal")
-            .contains("403")
-    );
-    // delete: no copy is left to hand out.
-    server
-        .delete(&manifest.records[0].digest)
-        .await
-        .expect("delete");
-    assert!(
-        reader
-            .fetch(&manifest.records[0], fresh.path(), None)
-            .await
-            .expect_err("deleted")
-            .contains("404")
-    );
-
-    // Refusals are one line with the server's words.
-    let err = server
-        .change_visibility(&"0".repeat(128), "public")
-        .await
-        .expect_err("unknown");
-    assert!(err.starts_with("404 Not Found: "), "{err}");
-    let stranger = Server::new(&app.url, Some("Bearer nope")).expect("server");
-    let err = stranger
-        .upload(&manifest, dir.path(), "Bug 2", None, 4)
-        .await
-        .expect_err("bad token");
-    assert!(err.contains("401 Unauthorized"), "{err}");
-    manifest.records[1].visibility = None;
-    let err = server
-        .upload(&manifest, dir.path(), "Bug 3", None, 4)
-        .await
-        .expect_err("no visibility");
-    assert!(err.contains("no visibility"), "{err}");
+    // A manifest larger than one request allows is resolved in several.
+    let mut big = Manifest::default();
+    for i in 0..1100u32 {
+        big.records.push(record(&format!("n{i}"), &i.to_le_bytes()));
+    }
+    let wanted: Vec<_> = big.records.iter().collect();
+    let hints = fetcher(&app, Credentials::Anonymous)
+        .resolve_all(&wanted)
+        .await;
+    assert_eq!(hints.len(), 1100);
+    assert_eq!(requests(&app, "resolve", 200).await, 3);
 }

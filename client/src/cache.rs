@@ -67,11 +67,83 @@ impl Cache {
             .map_err(|e| e.to_string())?
     }
 
+    /// Holds the entry of `record` for this process until the lock is
+    /// dropped; waits while another process holds it. The lock saves a
+    /// second download of what another job is fetching; correctness does
+    /// not rest on it (entries appear only whole, by rename), so a lock
+    /// file removed by `purge` meanwhile costs at most that download.
+    pub async fn lock(&self, record: &FileRecord) -> Result<EntryLock, String> {
+        let path = self.dir.join(format!(".{}.lock", record.digest));
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            file.lock()
+                .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+            Ok(EntryLock(file))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+
+    /// `purge`: removes entries, least recently used first (by the time of
+    /// their `.verified` record, which every hit touches), until the
+    /// folder's file system has `free` bytes available; all of them when
+    /// `free` is 0, as `tooltool.py` does. Returns how many were removed.
+    pub fn purge(&self, free: u64) -> Result<usize, String> {
+        let available = || available_space(&self.dir);
+        if free > 0 && available()? >= free {
+            return Ok(0);
+        }
+        let listing =
+            std::fs::read_dir(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let mut entries = Vec::new();
+        for item in listing.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            // Only what this cache writes: entries named by their digest.
+            if name.len() != 128 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let used = std::fs::metadata(self.dir.join(format!("{name}.verified")))
+                .or_else(|_| item.metadata())
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            entries.push((used, name));
+        }
+        entries.sort();
+        let mut removed = 0;
+        for (_, name) in entries {
+            if free > 0 && available()? >= free {
+                break;
+            }
+            let path = self.dir.join(&name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) => eprintln!("warning: cannot remove {}: {e}", path.display()),
+            }
+            let _ = std::fs::remove_file(self.dir.join(format!("{name}.verified")));
+            let _ = std::fs::remove_file(self.dir.join(format!(".{name}.lock")));
+        }
+        Ok(removed)
+    }
+
     fn entries(&self) -> Entries {
         Entries {
             dir: self.dir.clone(),
         }
     }
+}
+
+/// An entry's lock (see [`Cache::lock`]); released when dropped.
+pub struct EntryLock(#[allow(dead_code, reason = "held for its lock")] std::fs::File);
+
+/// Bytes available to this user on the file system holding `dir`.
+fn available_space(dir: &Path) -> Result<u64, String> {
+    let stat = rustix::fs::statvfs(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The cache's files, handled with blocking calls.

@@ -3,29 +3,37 @@
 //! when its size and SHA-512 match. An interrupted download leaves its
 //! partial file, which the next run resumes with `Range`. Failures that may
 //! pass (5xx, timeouts, resets) are retried with backoff, `X-Retry-After`
-//! honoured; a 4xx is never retried.
+//! honoured; a 4xx is never retried. Where each file comes from is
+//! `locate.rs`'s.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use openssl::hash::{Hasher, MessageDigest};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::api;
+use crate::auth::Credentials;
 use crate::cache::Cache;
+use crate::failure::{Failure, without_query};
+use crate::locate::Hints;
 use crate::manifest::FileRecord;
 use crate::retry::{Attempt, Retry};
 
 /// Where and how to fetch.
 pub struct Fetcher {
-    /// Server base URLs, tried in order.
-    pub urls: Vec<String>,
-    /// The `Authorization` header value, when there are credentials.
-    pub authorization: Option<String>,
-    pub region: Option<String>,
+    /// One generated client per server, tried in order.
+    pub(crate) apis: Vec<api::Client>,
+    pub(crate) credentials: Credentials,
+    pub(crate) region: Option<String>,
     pub retry: Retry,
-    /// No redirects: the server's 302 is read, its URL fetched by hand.
-    http: reqwest::Client,
+    /// Told about every file's transfer (bars or lines, in the CLI).
+    pub progress: Arc<dyn Progress>,
+    /// No redirects: the server's 302 is read, its URL fetched by hand
+    /// (without the credentials, which must not reach the storage).
+    pub(crate) http: reqwest::Client,
 }
 
 /// What became of one file.
@@ -40,10 +48,26 @@ pub enum Fetched {
     Downloaded { bytes: u64 },
 }
 
+/// Told what the transfers do; every method defaults to nothing.
+pub trait Progress: Send + Sync {
+    /// A transfer of `record` starts, `have` bytes of it already on disk.
+    fn started(&self, _record: &FileRecord, _have: u64) {}
+    /// `bytes` more of `record` arrived.
+    fn advanced(&self, _record: &FileRecord, _bytes: u64) {}
+    /// `record` is done, one way or the other.
+    fn finished(&self, _record: &FileRecord, _outcome: &Result<Fetched, String>) {}
+}
+
+/// Says nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
 impl Fetcher {
+    /// `urls`: the servers' base URLs, tried in order.
     pub fn new(
-        urls: Vec<String>,
-        authorization: Option<String>,
+        urls: &[String],
+        credentials: Credentials,
         region: Option<String>,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
@@ -53,13 +77,82 @@ impl Fetcher {
             .user_agent(concat!("tooltool-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+        let apis = urls
+            .iter()
+            .map(|u| {
+                api::Client::new_with_client(
+                    u.trim_end_matches('/'),
+                    http.clone(),
+                    credentials.clone(),
+                )
+            })
+            .collect();
         Ok(Self {
-            urls,
-            authorization,
+            apis,
+            credentials,
             region,
             retry: Retry::default(),
+            progress: Arc::new(Quiet),
             http,
         })
+    }
+
+    /// Fetches every record into `dir`, `jobs` at a time, through `cache`
+    /// when there is one: what is in place or in the cache first, then the
+    /// rest resolved in one request when the server offers it and
+    /// downloaded. The outcomes come in the records' order.
+    pub async fn fetch_all(
+        &self,
+        records: &[&FileRecord],
+        dir: &Path,
+        cache: Option<&Cache>,
+        jobs: usize,
+    ) -> Vec<Result<Fetched, String>> {
+        // Unordered within each stage, so that a slow file never holds
+        // back the start of the next; each outcome is told as it comes.
+        let mut outcomes: Vec<Option<Result<Fetched, String>>> = vec![None; records.len()];
+        let mut local = futures_util::stream::iter(records.iter().enumerate())
+            .map(|(i, record)| async move {
+                let o = self
+                    .local(record, &dir.join(&record.filename), cache)
+                    .await
+                    .transpose();
+                if let Some(o) = &o {
+                    self.progress.finished(record, o);
+                }
+                (i, o)
+            })
+            .buffer_unordered(jobs);
+        while let Some((i, o)) = local.next().await {
+            outcomes[i] = o;
+        }
+        drop(local);
+        let missing: Vec<(usize, &FileRecord)> = records
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| outcomes[*i].is_none())
+            .map(|(i, r)| (i, *r))
+            .collect();
+        let wanted: Vec<&FileRecord> = missing.iter().map(|(_, r)| *r).collect();
+        let hints = self.resolve_all(&wanted).await;
+        let mut downloads = futures_util::stream::iter(missing)
+            .map(|(i, record)| {
+                let hints = &hints;
+                async move {
+                    let o = self.download_into(record, dir, cache, hints).await;
+                    self.progress.finished(record, &o);
+                    (i, o)
+                }
+            })
+            .buffer_unordered(jobs);
+        while let Some((i, o)) = downloads.next().await {
+            outcomes[i] = Some(o);
+        }
+        drop(downloads);
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err("not fetched".into())))
+            .collect()
     }
 
     /// Fetches `record` into `dir`, through `cache` when there is one.
@@ -69,17 +162,51 @@ impl Fetcher {
         dir: &Path,
         cache: Option<&Cache>,
     ) -> Result<Fetched, String> {
-        let dest = dir.join(&record.filename);
-        if matches_record(&dest, record).await? {
-            return Ok(Fetched::Present);
+        let mut outcomes = self.fetch_all(&[record], dir, cache, 1).await;
+        outcomes.pop().unwrap_or_else(|| Err("not fetched".into()))
+    }
+
+    /// `Some` when `record` is in place or came out of the cache.
+    async fn local(
+        &self,
+        record: &FileRecord,
+        dest: &Path,
+        cache: Option<&Cache>,
+    ) -> Result<Option<Fetched>, String> {
+        if matches_record(dest, record).await? {
+            return Ok(Some(Fetched::Present));
         }
         if let Some(cache) = cache
-            && cache.copy_out(record, &dest).await?
+            && cache.copy_out(record, dest).await?
         {
-            return Ok(Fetched::FromCache);
+            return Ok(Some(Fetched::FromCache));
         }
+        Ok(None)
+    }
+
+    /// Downloads `record` into `dir`. With a cache, the entry's lock is
+    /// held meanwhile: another process fetching the same file waits, then
+    /// finds it in the cache instead of downloading it again.
+    async fn download_into(
+        &self,
+        record: &FileRecord,
+        dir: &Path,
+        cache: Option<&Cache>,
+        hints: &Hints,
+    ) -> Result<Fetched, String> {
+        let dest = dir.join(&record.filename);
+        let _lock = match cache {
+            Some(cache) => {
+                let lock = cache.lock(record).await?;
+                if cache.copy_out(record, &dest).await? {
+                    return Ok(Fetched::FromCache);
+                }
+                Some(lock)
+            }
+            None => None,
+        };
         let partial = partial_path(dir, record);
-        let bytes = self.download(record, &partial).await?;
+        let bytes = self.download(record, &partial, hints).await?;
         if let Some(cache) = cache {
             // A cache that cannot take the file costs only a later download.
             if let Err(e) = cache.store(record, &partial).await {
@@ -98,7 +225,12 @@ impl Fetcher {
     /// Downloads into `partial` (resuming what is there) until its size and
     /// digest match, trying the servers in order; returns the bytes that
     /// crossed the network.
-    async fn download(&self, record: &FileRecord, partial: &Path) -> Result<u64, String> {
+    async fn download(
+        &self,
+        record: &FileRecord,
+        partial: &Path,
+        hints: &Hints,
+    ) -> Result<u64, String> {
         // Rounds over the servers: a server that is down costs one attempt
         // per round, not a whole backoff before the next one is asked;
         // the pause comes between rounds, and only while some server's
@@ -107,9 +239,9 @@ impl Fetcher {
         let mut attempt = Attempt::default();
         loop {
             let mut last = Failure::Final(String::from("no server URL given"));
-            for base in &self.urls {
+            for base in 0..self.apis.len() {
                 let outcome = async {
-                    let location = self.resolve(base, record).await?;
+                    let location = self.locate(base, record, hints).await?;
                     self.transfer(&location, record, partial, &mut fetched)
                         .await
                 }
@@ -131,39 +263,6 @@ impl Fetcher {
                 },
             }
         }
-    }
-
-    /// `GET /sha512/<digest>` → the signed URL of its 302.
-    async fn resolve(&self, base: &str, record: &FileRecord) -> Result<String, Failure> {
-        let mut url = format!("{}/sha512/{}", base.trim_end_matches('/'), record.digest);
-        if let Some(region) = &self.region {
-            url.push_str("?region=");
-            url.push_str(&urlencode(region));
-        }
-        let mut req = self.http.get(&url);
-        if let Some(auth) = &self.authorization {
-            req = req.header(reqwest::header::AUTHORIZATION, auth);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Failure::transient(record, &url, e))?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::FOUND || status == reqwest::StatusCode::TEMPORARY_REDIRECT
-        {
-            return resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    Failure::Final(format!(
-                        "{}: {url} answered {status} without a Location",
-                        record.filename
-                    ))
-                });
-        }
-        Err(Failure::of_response(record, &url, resp).await)
     }
 
     /// Streams the signed URL into `partial`, resuming at its length, and
@@ -238,11 +337,13 @@ impl Fetcher {
         } else {
             have
         };
+        self.progress.started(record, written);
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| Failure::transient(record, &shown, e))?;
             written += chunk.len() as u64;
             *fetched += chunk.len() as u64;
+            self.progress.advanced(record, chunk.len() as u64);
             if written > record.size {
                 break;
             }
@@ -279,67 +380,6 @@ impl Fetcher {
             None,
         ))
     }
-}
-
-/// Why an attempt failed: for good, or for now (with the server's
-/// `X-Retry-After`, when it gave one).
-enum Failure {
-    Final(String),
-    Transient(String, Option<Duration>),
-}
-
-impl Failure {
-    fn transient(record: &FileRecord, url: &str, e: reqwest::Error) -> Self {
-        let e = e.without_url();
-        Self::Transient(
-            format!("{}: {}: {e}", record.filename, without_query(url)),
-            None,
-        )
-    }
-
-    /// A response that is neither the 302 nor the bytes: its status and
-    /// the server's sentence (`detail` of the error shape, when it is one).
-    async fn of_response(record: &FileRecord, url: &str, resp: reqwest::Response) -> Self {
-        let status = resp.status();
-        let after = crate::retry::server_delay(resp.headers());
-        let text = first_kib(resp).await;
-        let detail = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["detail"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| text.chars().take(200).collect::<String>().trim().to_owned());
-        let line = format!(
-            "{}: {} answered {status}{}",
-            record.filename,
-            without_query(url),
-            if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            }
-        );
-        if status.is_server_error()
-            || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-            || status == reqwest::StatusCode::CONFLICT
-        {
-            Self::Transient(line, after)
-        } else {
-            Self::Final(line)
-        }
-    }
-}
-
-/// The start of an error response's body: an error page is read for its
-/// first KiB only, however large the server (or a proxy) made it.
-async fn first_kib(resp: reqwest::Response) -> String {
-    let mut body = resp.bytes_stream();
-    let mut bytes = Vec::new();
-    while let Some(Ok(chunk)) = body.next().await {
-        bytes.extend_from_slice(&chunk[..chunk.len().min(1024 - bytes.len())]);
-        if bytes.len() >= 1024 {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Whether `path` is a file of the record's size and digest.
@@ -409,22 +449,6 @@ async fn hash_prefix(path: &Path, limit: u64, hasher: &mut Hasher) -> std::io::R
             .await?;
     }
     Ok(total)
-}
-
-/// A URL as it may be shown: without its query (signatures live there).
-pub fn without_query(url: &str) -> String {
-    url.split(['?', '#']).next().unwrap_or(url).to_owned()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Where the download of `record` into `dir` is kept until it is whole

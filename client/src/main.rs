@@ -2,15 +2,19 @@
 //! can swap one for the other (`tooltool-client --url URL -m manifest.tt
 //! fetch`).
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
-use futures_util::StreamExt as _;
+use tooltool_client::auth::Credentials;
 use tooltool_client::cache::Cache;
-use tooltool_client::fetch::{Fetched, Fetcher, hash_file, matches_record};
+use tooltool_client::fetch::{Fetcher, hash_file, matches_record};
 use tooltool_client::manage::Server;
 use tooltool_client::manifest::{FileRecord, Manifest};
+use tooltool_client::progress::{Bars, Lines};
+use tooltool_client::unpack::unpack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Command {
@@ -20,14 +24,16 @@ enum Command {
     List,
     /// Exit 0 when every file of the manifest is present and valid.
     Validate,
-    /// Download the manifest's files (or those named) into the manifest's folder.
+    /// Download the manifest's files (or those named) into the current folder.
     Fetch,
-    /// Upload the manifest's files (from the manifest's folder) as one batch.
+    /// Upload the manifest's files (from the current folder) as one batch.
     Upload,
     /// Change the visibility of the file `--digest` to `--visibility`.
     ChangeVisibility,
     /// Delete the stored copies of the file `--digest`.
     Delete,
+    /// Empty the cache folder (`-c`), or with `-s`, remove its least recently used files until that many GB are free.
+    Purge,
 }
 
 /// `tooltool.py`'s default server.
@@ -52,7 +58,10 @@ struct Cli {
     /// A folder of downloaded files, shared by jobs on one machine.
     #[arg(short = 'c', long = "cache-folder")]
     cache_folder: Option<PathBuf>,
-    /// A file holding a bearer token.
+    /// A file holding a bearer token or Taskcluster credentials (JSON with
+    /// clientId, accessToken and, when temporary, certificate); without it,
+    /// TASKCLUSTER_CLIENT_ID, TASKCLUSTER_ACCESS_TOKEN and
+    /// TASKCLUSTER_CERTIFICATE when set.
     #[arg(long = "authentication-file")]
     authentication_file: Option<PathBuf>,
     /// The region to download from or upload to (when the server has it).
@@ -79,21 +88,25 @@ struct Cli {
     /// Accepted and unused, as by tooltool.py.
     #[arg(short = 'o', long, hide = true)]
     overwrite: bool,
+    /// `purge`: the free space wanted, in GB (0: remove everything).
+    #[arg(short = 's', long, default_value_t = 0.0)]
+    size: f64,
     /// Downloads at once.
     #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
-    /// tooltool.py's verbosity flags, accepted and ignored.
+    /// Accepted, as by tooltool.py.
     #[arg(short = 'v', long, hide = true)]
     verbose: bool,
-    #[arg(short = 'q', long, hide = true)]
+    /// Errors only.
+    #[arg(short = 'q', long)]
     quiet: bool,
 }
 
-fn folder_of(manifest: &Path) -> PathBuf {
-    manifest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_owned)
+/// Where files are fetched to, read from and listed: the current folder,
+/// as `tooltool.py` does (scripts run it in the build's folder with
+/// `-m path/to/manifest.tt`).
+fn here() -> PathBuf {
+    PathBuf::from(".")
 }
 
 async fn add(cli: &Cli) -> Result<bool, String> {
@@ -131,7 +144,7 @@ async fn add(cli: &Cli) -> Result<bool, String> {
 
 async fn list(cli: &Cli, print: bool) -> Result<bool, String> {
     let manifest = Manifest::load(&cli.manifest)?;
-    let dir = folder_of(&cli.manifest);
+    let dir = here();
     let mut all = true;
     for record in &manifest.records {
         let path = dir.join(&record.filename);
@@ -158,10 +171,9 @@ fn urls(cli: &Cli) -> Vec<String> {
     }
 }
 
-fn authorization(cli: &Cli) -> Result<Option<String>, String> {
-    cli.authentication_file
-        .as_ref()
-        .map(|path| {
+fn credentials(cli: &Cli) -> Result<Credentials, String> {
+    match &cli.authentication_file {
+        Some(path) => {
             // `~` is expanded, as tooltool.py does (scripts pass it quoted).
             let path = match (path.strip_prefix("~"), std::env::var_os("HOME")) {
                 (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
@@ -169,19 +181,20 @@ fn authorization(cli: &Cli) -> Result<Option<String>, String> {
             };
             let text =
                 std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            tooltool_client::authorization_from_file(&text)
-        })
-        .transpose()
+            Credentials::from_file(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        None => Credentials::from_env(|name| std::env::var(name).ok()),
+    }
 }
 
 async fn upload(cli: &Cli) -> Result<bool, String> {
     let message = cli.message.as_deref().ok_or("upload needs --message")?;
     let manifest = Manifest::load(&cli.manifest)?;
-    let server = Server::new(&urls(cli)[0], authorization(cli)?.as_deref())?;
+    let server = Server::new(&urls(cli)[0], credentials(cli)?)?;
     server
         .upload(
             &manifest,
-            &folder_of(&cli.manifest),
+            &here(),
             message,
             cli.region.as_deref(),
             usize::from(cli.jobs),
@@ -192,7 +205,7 @@ async fn upload(cli: &Cli) -> Result<bool, String> {
 
 async fn manage(cli: &Cli) -> Result<bool, String> {
     let digest = cli.digest.as_deref().ok_or("this command needs --digest")?;
-    let server = Server::new(&urls(cli)[0], authorization(cli)?.as_deref())?;
+    let server = Server::new(&urls(cli)[0], credentials(cli)?)?;
     if cli.command == Command::Delete {
         server.delete(digest).await?;
     } else {
@@ -212,34 +225,56 @@ async fn fetch(cli: &Cli) -> Result<bool, String> {
         .iter()
         .filter(|r| cli.files.is_empty() || cli.files.contains(&r.filename))
         .collect();
-    let fetcher = Fetcher::new(urls(cli), authorization(cli)?, cli.region.clone())?;
+    let mut fetcher = Fetcher::new(&urls(cli), credentials(cli)?, cli.region.clone())?;
+    fetcher.progress = if std::io::stderr().is_terminal() && !cli.quiet {
+        Arc::new(Bars::new(&wanted))
+    } else {
+        Arc::new(Lines { quiet: cli.quiet })
+    };
     let cache = cli.cache_folder.as_deref().map(Cache::open).transpose()?;
-    let dir = folder_of(&cli.manifest);
-    let results: Vec<bool> = futures_util::stream::iter(wanted)
-        .map(|record| {
-            let (fetcher, cache, dir) = (&fetcher, cache.as_ref(), &dir);
-            async move {
-                match fetcher.fetch(record, dir, cache).await {
-                    Ok(how) => {
-                        let how = match how {
-                            Fetched::Present => "present".to_owned(),
-                            Fetched::FromCache => "from the cache".to_owned(),
-                            Fetched::Downloaded { bytes } => format!("downloaded, {bytes} bytes"),
-                        };
-                        eprintln!("{}: {how}", record.filename);
-                        true
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        false
-                    }
-                }
-            }
-        })
-        .buffer_unordered(usize::from(cli.jobs))
-        .collect()
+    let dir = here();
+    let outcomes = fetcher
+        .fetch_all(&wanted, &dir, cache.as_ref(), usize::from(cli.jobs))
         .await;
-    Ok(results.iter().all(|ok| *ok))
+    drop(fetcher);
+    let mut all = outcomes.iter().all(Result::is_ok);
+    // Unpacked once every file is in place, as tooltool.py does.
+    for (record, outcome) in wanted.iter().zip(&outcomes) {
+        if record.unpack && outcome.is_ok() {
+            let (dir, name) = (dir.clone(), record.filename.clone());
+            match tokio::task::spawn_blocking(move || unpack(&dir, &name)).await {
+                Ok(Ok(())) if !cli.quiet => eprintln!("{}: unpacked", record.filename),
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    eprintln!("error: {e}");
+                    all = false;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(all)
+}
+
+fn purge(cli: &Cli) -> Result<bool, String> {
+    let folder = cli
+        .cache_folder
+        .as_deref()
+        .ok_or("purge needs the cache folder (-c)")?;
+    if !(cli.size.is_finite() && cli.size >= 0.0) {
+        return Err("-s/--size: a number of GB, 0 or more".into());
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked finite and non-negative; saturates above u64::MAX"
+    )]
+    let free = (cli.size * 1024.0 * 1024.0 * 1024.0) as u64;
+    let removed = Cache::open(folder)?.purge(free)?;
+    if !cli.quiet {
+        eprintln!("purge: {removed} files removed from {}", folder.display());
+    }
+    Ok(true)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +287,7 @@ async fn main() -> ExitCode {
         Command::Fetch => fetch(&cli).await,
         Command::Upload => upload(&cli).await,
         Command::ChangeVisibility | Command::Delete => manage(&cli).await,
+        Command::Purge => purge(&cli),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

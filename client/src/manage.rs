@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt as _;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 
 use crate::api::{self, types};
+use crate::auth::Credentials;
 use crate::manifest::Manifest;
 use crate::retry::{Attempt, Retry, server_delay};
 
@@ -39,29 +40,21 @@ pub fn describe(e: &progenitor_client::Error<types::Problem>) -> String {
 }
 
 impl Server {
-    /// `base`: the server's URL; `authorization`: the header value.
-    pub fn new(base: &str, authorization: Option<&str>) -> Result<Self, String> {
-        let mut headers = HeaderMap::new();
-        if let Some(auth) = authorization {
-            let mut value = HeaderValue::from_str(auth)
-                .map_err(|_| "the credential is not a valid header value")?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
+    /// `base`: the server's URL; every call is signed with `credentials`.
+    pub fn new(base: &str, credentials: Credentials) -> Result<Self, String> {
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(30))
                 .user_agent(concat!("tooltool-client/", env!("CARGO_PKG_VERSION")))
         };
         let api_client = builder()
-            .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| e.to_string())?;
         let put = builder().build().map_err(|e| e.to_string())?;
         Ok(Self {
-            api: api::Client::new_with_client(base.trim_end_matches('/'), api_client),
+            api: api::Client::new_with_client(base.trim_end_matches('/'), api_client, credentials),
             put,
             retry: Retry::default(),
         })
@@ -152,7 +145,7 @@ impl Server {
 
     /// PUTs the file at `path` to a signed URL, streamed, retried whole.
     async fn put_file(&self, path: &Path, size: u64, url: &str) -> Result<(), String> {
-        let shown = crate::fetch::without_query(url);
+        let shown = crate::failure::without_query(url);
         let mut attempt = Attempt::default();
         loop {
             let file = tokio::fs::File::open(path)
@@ -226,24 +219,18 @@ impl Server {
                 ));
             }
         };
-        let op = types::PatchOpDoc {
-            subtype_0: Some(types::PatchOpDocSetVisibilityOp {
-                op: types::PatchOpDocSetVisibilityOpOp::SetVisibility,
-                visibility,
-            }),
-            subtype_1: None,
-        };
+        let op = types::PatchOpDoc::SetVisibilityOp(types::PatchOpDocSetVisibilityOp {
+            op: types::PatchOpDocSetVisibilityOpOp::SetVisibility,
+            visibility,
+        });
         self.patch(digest, op).await
     }
 
     /// `delete`: the file's stored copies (its records stay).
     pub async fn delete(&self, digest: &str) -> Result<(), String> {
-        let op = types::PatchOpDoc {
-            subtype_0: None,
-            subtype_1: Some(types::PatchOpDocDeleteInstancesOp {
-                op: types::PatchOpDocDeleteInstancesOpOp::DeleteInstances,
-            }),
-        };
+        let op = types::PatchOpDoc::DeleteInstancesOp(types::PatchOpDocDeleteInstancesOp {
+            op: types::PatchOpDocDeleteInstancesOpOp::DeleteInstances,
+        });
         self.patch(digest, op).await
     }
 

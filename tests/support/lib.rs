@@ -11,6 +11,8 @@ use tooltool::service::Service;
 use tooltool_domain::ContentHasher;
 use tooltool_ports::Clock;
 
+pub mod client;
+
 pub const PREFIX: &str = "project:releng:services/tooltool/api";
 
 /// A clock that stands still until the test moves it.

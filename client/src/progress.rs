@@ -1,0 +1,135 @@
+//! What `fetch` shows while it works: a bar per transfer and one for the
+//! whole when standard error is a terminal, one line per file otherwise
+//! (logs of build jobs), and nothing but errors when quiet.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::fetch::{Fetched, Progress};
+use crate::manifest::FileRecord;
+
+impl std::fmt::Display for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Present => f.write_str("present"),
+            Self::FromCache => f.write_str("from the cache"),
+            Self::Downloaded { bytes } => write!(f, "downloaded, {bytes} bytes"),
+        }
+    }
+}
+
+/// The line told of one file's outcome.
+fn line(record: &FileRecord, outcome: &Result<Fetched, String>) -> String {
+    match outcome {
+        Ok(how) => format!("{}: {how}", record.filename),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// One line per finished file (errors always, the rest unless quiet).
+pub struct Lines {
+    pub quiet: bool,
+}
+
+impl Progress for Lines {
+    fn finished(&self, record: &FileRecord, outcome: &Result<Fetched, String>) {
+        if outcome.is_err() || !self.quiet {
+            eprintln!("{}", line(record, outcome));
+        }
+    }
+}
+
+/// Bars on a terminal: one per running transfer, one for the manifest.
+pub struct Bars {
+    multi: MultiProgress,
+    total: ProgressBar,
+    running: Mutex<HashMap<String, ProgressBar>>,
+    files: usize,
+    done: AtomicUsize,
+}
+
+impl Bars {
+    /// `records`: everything this fetch may download (the whole bar's length).
+    pub fn new(records: &[&FileRecord]) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let total = multi.add(ProgressBar::new(records.iter().map(|r| r.size).sum()));
+        total.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        total.set_prefix("all");
+        total.set_message(format!("0/{} files", records.len()));
+        Self {
+            multi,
+            total,
+            running: Mutex::new(HashMap::new()),
+            files: records.len(),
+            done: AtomicUsize::new(0),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, ProgressBar>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Progress for Bars {
+    fn started(&self, record: &FileRecord, have: u64) {
+        let bar = self
+            .multi
+            .insert_before(&self.total, ProgressBar::new(record.size));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let name: String = record.filename.chars().take(12).collect();
+        bar.set_prefix(name);
+        bar.set_position(have);
+        if let Some(old) = self.running().insert(record.filename.clone(), bar) {
+            // A retry starts over from what is on disk.
+            self.total.dec(old.position());
+            old.finish_and_clear();
+        }
+        self.total.inc(have);
+    }
+
+    fn advanced(&self, record: &FileRecord, bytes: u64) {
+        if let Some(bar) = self.running().get(&record.filename) {
+            bar.inc(bytes);
+        }
+        self.total.inc(bytes);
+    }
+
+    fn finished(&self, record: &FileRecord, outcome: &Result<Fetched, String>) {
+        let bar = self.running().remove(&record.filename);
+        if let Some(bar) = &bar {
+            // Whatever arrived counts once, done or not.
+            self.total.dec(bar.position());
+            bar.finish_and_clear();
+        }
+        if outcome.is_ok() {
+            self.total.inc(record.size);
+        }
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.total
+            .set_message(format!("{done}/{} files", self.files));
+        // Printed above the bars; the bars are redrawn below it.
+        self.multi
+            .suspend(|| eprintln!("{}", line(record, outcome)));
+    }
+}
+
+impl Drop for Bars {
+    fn drop(&mut self) {
+        self.total.finish_and_clear();
+    }
+}
