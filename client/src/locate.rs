@@ -66,6 +66,18 @@ impl Hints {
     }
 }
 
+/// What one server said to `POST /fetch`.
+enum Resolved {
+    /// Each digest's answer, fresh until then.
+    Answers(Vec<(String, Answer, Instant)>),
+    /// The server has no such route (or does not understand it).
+    NotOffered,
+    /// It refused the caller (401, 403): its status and sentence.
+    Refused(StatusCode, String),
+    /// It could not answer now: said once, then each file is asked alone.
+    Failed(String),
+}
+
 /// Digests in one `POST /fetch` (the server's bound).
 const PER_REQUEST: usize = 1024;
 
@@ -87,65 +99,79 @@ impl Fetcher {
             return hints;
         }
         for (base, api) in self.apis.iter().enumerate() {
-            match self.resolve_on(api, records).await {
-                Ok(answers) => {
-                    let mut map = hints
-                        .0
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    for (digest, answer, fresh_until) in answers {
-                        map.insert(
-                            digest,
-                            Hint {
-                                base,
-                                answer,
+            let answers = match self.resolve_on(api, records).await {
+                Resolved::Answers(answers) => answers,
+                // The credentials are refused: so would every file be, by
+                // this server, without asking it again for each.
+                Resolved::Refused(status, detail) => {
+                    let fresh_until = Instant::now() + Duration::from_secs(3600);
+                    records
+                        .iter()
+                        .map(|r| {
+                            let detail = detail.clone();
+                            (
+                                r.digest.clone(),
+                                Answer::Refused { status, detail },
                                 fresh_until,
-                            },
-                        );
-                    }
-                    break;
+                            )
+                        })
+                        .collect()
                 }
-                Err(Some(e)) => eprintln!("warning: {e}; asking for each file instead"),
-                Err(None) => {}
+                Resolved::Failed(e) => {
+                    eprintln!("warning: {e}; asking for each file instead");
+                    continue;
+                }
+                Resolved::NotOffered => continue,
+            };
+            let mut map = hints
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (digest, answer, fresh_until) in answers {
+                let hint = Hint {
+                    base,
+                    answer,
+                    fresh_until,
+                };
+                map.insert(digest, hint);
             }
+            break;
         }
         hints
     }
 
-    /// `Err(None)`: the server does not offer `POST /fetch`.
-    async fn resolve_on(
-        &self,
-        api: &crate::api::Client,
-        records: &[&FileRecord],
-    ) -> Result<Vec<(String, Answer, Instant)>, Option<String>> {
+    async fn resolve_on(&self, api: &crate::api::Client, records: &[&FileRecord]) -> Resolved {
         let mut answers = Vec::with_capacity(records.len());
         for chunk in records.chunks(PER_REQUEST) {
-            let body = types::FetchRequestDoc {
-                digests: chunk
-                    .iter()
-                    .map(|r| r.digest.parse())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| Some(format!("a digest of the manifest: {e}")))?,
+            let body = chunk
+                .iter()
+                .map(|r| r.digest.parse())
+                .collect::<Result<_, _>>();
+            let body = match body {
+                Ok(digests) => types::FetchRequestDoc { digests },
+                Err(e) => return Resolved::Failed(format!("a digest of the manifest: {e}")),
             };
             let asked = Instant::now();
             let resolved = match api.resolve(self.region.as_deref(), &body).await {
                 Ok(r) => r.into_inner().result,
-                Err(progenitor_client::Error::ErrorResponse(r))
-                    if matches!(r.status().as_u16(), 404 | 405) =>
-                {
-                    return Err(None);
-                }
-                Err(progenitor_client::Error::UnexpectedResponse(r))
-                    if matches!(r.status().as_u16(), 404 | 405) =>
-                {
-                    return Err(None);
-                }
                 Err(e) => {
-                    return Err(Some(format!(
-                        "{}/fetch: {}",
-                        without_query(api.baseurl()),
-                        crate::manage::describe(&e)
-                    )));
+                    return match e.status().map(|s| s.as_u16()) {
+                        // A server without the route, or one that does not
+                        // understand it (another version, a proxy).
+                        Some(400 | 404 | 405 | 415 | 501) => Resolved::NotOffered,
+                        Some(code @ (401 | 403)) => Resolved::Refused(
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN),
+                            match &e {
+                                progenitor_client::Error::ErrorResponse(r) => r.detail.clone(),
+                                other => other.to_string(),
+                            },
+                        ),
+                        _ => Resolved::Failed(format!(
+                            "{}/fetch: {}",
+                            without_query(api.baseurl()),
+                            crate::manage::describe(&e)
+                        )),
+                    };
                 }
             };
             let fresh_until = asked + fresh_for(resolved.expires_in);
@@ -163,7 +189,7 @@ impl Fetcher {
                 answers.push((file.digest, answer, fresh_until));
             }
         }
-        Ok(answers)
+        Resolved::Answers(answers)
     }
 
     /// Where to download `record` from server `base` for one attempt: its

@@ -84,7 +84,9 @@ fn refusals_are_one_line_and_fail() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("error: auth: the authentication file is JSON without clientId and accessToken"),
+        err.starts_with(
+            "error: auth: the authentication file is JSON without clientId and accessToken"
+        ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
