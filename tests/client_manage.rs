@@ -186,7 +186,7 @@ async fn taskcluster_credentials_sign_every_call() {
             .unwrap_or_else(|e| panic!("{credentials:?}: {e}"));
         // The region travels in the query, which the signature covers.
         let mut reader = Fetcher::new(
-            &[app.url.clone()],
+            std::slice::from_ref(&app.url),
             credentials.clone(),
             Some("us-east-1".into()),
         )

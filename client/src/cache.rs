@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::fetch::hash_file_blocking;
 use crate::manifest::FileRecord;
 
+#[derive(Clone)]
 pub struct Cache {
     dir: PathBuf,
 }
@@ -24,8 +25,10 @@ pub struct Cache {
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 fn temporary(dir: &Path, stem: &str) -> PathBuf {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{stem}.tmp-{}-{n}", std::process::id()))
+    let pid = PID.get_or_init(std::process::id);
+    dir.join(format!(".{stem}.tmp-{pid}-{n}"))
 }
 
 /// The size and modification time (ns) that identify an entry's bytes.
@@ -57,6 +60,12 @@ impl Cache {
         tokio::task::spawn_blocking(move || entries.copy_out(&record, &dest))
             .await
             .map_err(|e| e.to_string())?
+    }
+
+    /// [`Cache::copy_out`] on the calling thread, for code already on the
+    /// blocking pool.
+    pub fn copy_out_blocking(&self, record: &FileRecord, dest: &Path) -> Result<bool, String> {
+        self.entries().copy_out(record, dest)
     }
 
     /// Adds the verified file at `path` as the entry of `record`.
@@ -170,8 +179,7 @@ impl Entries {
             Err(e) => return Err(format!("{}: {e}", entry.display())),
         };
         if meta.len() == record.size {
-            let recorded = std::fs::read_to_string(self.verified(record)).unwrap_or_default();
-            if recorded == stamp(&meta) {
+            if read_small(&self.verified(record)).as_deref() == Some(stamp(&meta).as_bytes()) {
                 return Ok(true);
             }
             let digest =
@@ -201,9 +209,16 @@ impl Entries {
         if !self.valid(record)? {
             return Ok(false);
         }
+        let entry = self.entry(record);
+        // Straight to the destination when nothing is there (the link
+        // fails rather than replace what appeared meanwhile); else by a
+        // temporary name and a rename, so it is never seen half-written.
+        if std::fs::hard_link(&entry, dest).is_ok() {
+            let _ = touch(&self.verified(record));
+            return Ok(true);
+        }
         let dir = dest.parent().unwrap_or(Path::new("."));
         let tmp = temporary(dir, &record.filename);
-        let entry = self.entry(record);
         if std::fs::hard_link(&entry, &tmp).is_err() {
             std::fs::copy(&entry, &tmp)
                 .map_err(|e| format!("{}: cannot copy out of the cache: {e}", record.filename))?;
@@ -232,10 +247,27 @@ impl Entries {
     }
 }
 
-/// Sets a file's modification time to now.
+/// The contents of a small file (a `.verified` record) in one read; `None`
+/// when it is missing or larger than a record.
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = [0u8; 64];
+    let n = std::fs::File::open(path).ok()?.read(&mut buf).ok()?;
+    (n < buf.len()).then(|| buf[..n].to_vec())
+}
+
+/// Sets a file's modification time to now (by its path: no open).
 fn touch(path: &Path) -> std::io::Result<()> {
-    std::fs::File::options()
-        .write(true)
-        .open(path)?
-        .set_modified(std::time::SystemTime::now())
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        },
+    };
+    rustix::fs::utimensat(CWD, path, &times, AtFlags::empty()).map_err(std::io::Error::from)
 }

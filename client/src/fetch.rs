@@ -56,6 +56,8 @@ pub trait Progress: Send + Sync {
     fn advanced(&self, _record: &FileRecord, _bytes: u64) {}
     /// `record` is done, one way or the other.
     fn finished(&self, _record: &FileRecord, _outcome: &Result<Fetched, String>) {}
+    /// Whatever was told should be shown now (a stage ended).
+    fn flush(&self) {}
 }
 
 /// Says nothing.
@@ -111,22 +113,10 @@ impl Fetcher {
         // Unordered within each stage, so that a slow file never holds
         // back the start of the next; each outcome is told as it comes.
         let mut outcomes: Vec<Option<Result<Fetched, String>>> = vec![None; records.len()];
-        let mut local = futures_util::stream::iter(records.iter().enumerate())
-            .map(|(i, record)| async move {
-                let o = self
-                    .local(record, &dir.join(&record.filename), cache)
-                    .await
-                    .transpose();
-                if let Some(o) = &o {
-                    self.progress.finished(record, o);
-                }
-                (i, o)
-            })
-            .buffer_unordered(jobs);
-        while let Some((i, o)) = local.next().await {
+        for (i, o) in self.local_all(records, dir, cache, jobs).await {
             outcomes[i] = o;
         }
-        drop(local);
+        self.progress.flush();
         let missing: Vec<(usize, &FileRecord)> = records
             .iter()
             .enumerate()
@@ -149,6 +139,7 @@ impl Fetcher {
             outcomes[i] = Some(o);
         }
         drop(downloads);
+        self.progress.flush();
         outcomes
             .into_iter()
             .map(|o| o.unwrap_or_else(|| Err("not fetched".into())))
@@ -166,22 +157,52 @@ impl Fetcher {
         outcomes.pop().unwrap_or_else(|| Err("not fetched".into()))
     }
 
-    /// `Some` when `record` is in place or came out of the cache.
-    async fn local(
+    /// What is in place or in the cache, found on the blocking pool in
+    /// `jobs` batches (at most one per core): a hit is a few system calls,
+    /// and a trip to the pool for each would cost more than they do.
+    /// Answers, by index, the records found, each told as it is.
+    async fn local_all(
         &self,
-        record: &FileRecord,
-        dest: &Path,
+        records: &[&FileRecord],
+        dir: &Path,
         cache: Option<&Cache>,
-    ) -> Result<Option<Fetched>, String> {
-        if matches_record(dest, record).await? {
-            return Ok(Some(Fetched::Present));
+        jobs: usize,
+    ) -> Vec<(usize, Option<Result<Fetched, String>>)> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let batches = jobs.min(cores).max(1);
+        let per_batch = records.len().div_ceil(batches).max(1);
+        let tasks: Vec<_> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, (*r).clone()))
+            .collect::<Vec<_>>()
+            .chunks(per_batch)
+            .map(|chunk| {
+                let (chunk, dir, cache) = (chunk.to_vec(), dir.to_owned(), cache.cloned());
+                let progress = Arc::clone(&self.progress);
+                tokio::task::spawn_blocking(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, record)| {
+                            let dest = dir.join(&record.filename);
+                            let o = local(&record, &dest, cache.as_ref()).transpose();
+                            if let Some(o) = &o {
+                                progress.finished(&record, o);
+                            }
+                            (i, o)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut found = Vec::with_capacity(records.len());
+        for task in tasks {
+            match task.await {
+                Ok(batch) => found.extend(batch),
+                Err(e) => found.push((0, Some(Err(format!("a local check failed: {e}"))))),
+            }
         }
-        if let Some(cache) = cache
-            && cache.copy_out(record, dest).await?
-        {
-            return Ok(Some(Fetched::FromCache));
-        }
-        Ok(None)
+        found
     }
 
     /// Downloads `record` into `dir`. With a cache, the entry's lock is
@@ -382,17 +403,41 @@ impl Fetcher {
     }
 }
 
+/// `Some` when `record` is in place at `dest` or came out of the cache
+/// (blocking calls).
+fn local(
+    record: &FileRecord,
+    dest: &Path,
+    cache: Option<&Cache>,
+) -> Result<Option<Fetched>, String> {
+    if matches_record_blocking(dest, record)? {
+        return Ok(Some(Fetched::Present));
+    }
+    if let Some(cache) = cache
+        && cache.copy_out_blocking(record, dest)?
+    {
+        return Ok(Some(Fetched::FromCache));
+    }
+    Ok(None)
+}
+
 /// Whether `path` is a file of the record's size and digest.
 pub async fn matches_record(path: &Path, record: &FileRecord) -> Result<bool, String> {
-    match tokio::fs::metadata(path).await {
+    let (path, record) = (path.to_owned(), record.clone());
+    tokio::task::spawn_blocking(move || matches_record_blocking(&path, &record))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// [`matches_record`] on the calling thread.
+pub fn matches_record_blocking(path: &Path, record: &FileRecord) -> Result<bool, String> {
+    match std::fs::metadata(path) {
         Ok(m) if m.is_file() && m.len() == record.size => {}
         Ok(_) => return Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     }
-    let digest = hash_file(path)
-        .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let digest = hash_file_blocking(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(digest == record.digest)
 }
 

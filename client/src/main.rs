@@ -229,7 +229,7 @@ async fn fetch(cli: &Cli) -> Result<bool, String> {
     fetcher.progress = if std::io::stderr().is_terminal() && !cli.quiet {
         Arc::new(Bars::new(&wanted))
     } else {
-        Arc::new(Lines { quiet: cli.quiet })
+        Arc::new(Lines::new(cli.quiet))
     };
     let cache = cli.cache_folder.as_deref().map(Cache::open).transpose()?;
     let dir = here();

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -30,15 +31,66 @@ fn line(record: &FileRecord, outcome: &Result<Fetched, String>) -> String {
 }
 
 /// One line per finished file (errors always, the rest unless quiet).
+/// Lines are gathered for at most a tenth of a second before they are
+/// written: a thousand cache hits take a few milliseconds, and a write
+/// each would cost more than the hits.
 pub struct Lines {
-    pub quiet: bool,
+    quiet: bool,
+    pending: Mutex<(Vec<u8>, Instant)>,
+}
+
+impl Lines {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            pending: Mutex::new((Vec::new(), Instant::now())),
+        }
+    }
+
+    fn write_out(pending: &mut (Vec<u8>, Instant)) {
+        use std::io::Write as _;
+        // A log that cannot be written is no reason to fail the fetch.
+        let _ = std::io::stderr().write_all(&pending.0);
+        pending.0.clear();
+        pending.1 = Instant::now();
+    }
 }
 
 impl Progress for Lines {
     fn finished(&self, record: &FileRecord, outcome: &Result<Fetched, String>) {
-        if outcome.is_err() || !self.quiet {
-            eprintln!("{}", line(record, outcome));
+        if outcome.is_ok() && self.quiet {
+            return;
         }
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending
+            .0
+            .extend_from_slice(line(record, outcome).as_bytes());
+        pending.0.push(b'\n');
+        if outcome.is_err() || pending.1.elapsed() >= Duration::from_millis(100) {
+            Self::write_out(&mut pending);
+        }
+    }
+
+    fn flush(&self) {
+        Self::write_out(
+            &mut self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let pending = self
+            .pending
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::write_out(pending);
     }
 }
 

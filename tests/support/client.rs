@@ -41,7 +41,7 @@ pub fn fast_retry(attempts: u32) -> Retry {
 
 /// A fetcher of `app` with `credentials`, retrying twice at most.
 pub fn fetcher(app: &TestApp, credentials: Credentials) -> Fetcher {
-    let mut f = Fetcher::new(&[app.url.clone()], credentials, None).expect("fetcher");
+    let mut f = Fetcher::new(std::slice::from_ref(&app.url), credentials, None).expect("fetcher");
     f.retry = fast_retry(2);
     f
 }
