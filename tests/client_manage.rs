@@ -233,7 +233,7 @@ async fn taskcluster_credentials_sign_every_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_and_fetch_on_garage_above_and_below_the_single_put_limit() {
     let (app, _node) = tooltool_tests::garage_app(&["--s3-single-put-limit", "5242880"]).await;
-    let token = app.token("releng@example.com", &[UPLOAD]);
+    let token = app.token("releng@example.com", &[UPLOAD, "manage"]);
     let dir = tempfile::tempdir().expect("tempdir");
     let large = content(21, 6 << 20);
     let small = content(22, 100_000);
@@ -244,8 +244,8 @@ async fn upload_and_fetch_on_garage_above_and_below_the_single_put_limit() {
             ("small.bin", &small, "public"),
         ],
     );
-    Server::new(&app.url, Credentials::Bearer(token))
-        .expect("server")
+    let server = Server::new(&app.url, Credentials::Bearer(token)).expect("server");
+    server
         .upload(&manifest, dir.path(), "Bug 10 - big and small", None, 2)
         .await
         .expect("upload");
@@ -269,4 +269,33 @@ async fn upload_and_fetch_on_garage_above_and_below_the_single_put_limit() {
         std::fs::read(out.path().join("small.bin")).expect("read"),
         small
     );
+
+    // Management reaches the bucket: internal, then no copy at all.
+    let large_digest = &manifest.records[0].digest;
+    server
+        .change_visibility(large_digest, "internal")
+        .await
+        .expect("patch");
+    let again = tempfile::tempdir().expect("tempdir");
+    let anonymous = fetcher(&app, Credentials::Anonymous);
+    let err = anonymous
+        .fetch(&manifest.records[0], again.path(), None)
+        .await
+        .expect_err("internal now");
+    assert!(err.contains("403"), "{err}");
+    server.delete(large_digest).await.expect("delete");
+    let err = fetcher(&app, Credentials::Anonymous)
+        .fetch(&manifest.records[1], again.path(), None)
+        .await;
+    assert_eq!(
+        err,
+        Ok(Fetched::Downloaded { bytes: 100_000 }),
+        "the other file stays"
+    );
+    let reader = app.token("reader@example.com", &["download/internal"]);
+    let err = fetcher(&app, Credentials::Bearer(reader))
+        .fetch(&manifest.records[0], again.path(), None)
+        .await
+        .expect_err("deleted");
+    assert!(err.contains("404"), "{err}");
 }

@@ -178,9 +178,10 @@ impl Fetcher {
             .collect::<Vec<_>>()
             .chunks(per_batch)
             .map(|chunk| {
+                let indices: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
                 let (chunk, dir, cache) = (chunk.to_vec(), dir.to_owned(), cache.cloned());
                 let progress = Arc::clone(&self.progress);
-                tokio::task::spawn_blocking(move || {
+                let task = tokio::task::spawn_blocking(move || {
                     chunk
                         .into_iter()
                         .map(|(i, record)| {
@@ -192,14 +193,20 @@ impl Fetcher {
                             (i, o)
                         })
                         .collect::<Vec<_>>()
-                })
+                });
+                (indices, task)
             })
             .collect();
         let mut found = Vec::with_capacity(records.len());
-        for task in tasks {
+        for (indices, task) in tasks {
             match task.await {
                 Ok(batch) => found.extend(batch),
-                Err(e) => found.push((0, Some(Err(format!("a local check failed: {e}"))))),
+                // A batch that died says so for each of its files.
+                Err(e) => found.extend(
+                    indices
+                        .into_iter()
+                        .map(|i| (i, Some(Err(format!("the local check failed: {e}"))))),
+                ),
             }
         }
         found

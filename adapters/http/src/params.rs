@@ -5,10 +5,8 @@
 //! refusal in words of its own ("failed to parse path `param0`: …") where
 //! the protocol prescribes exact sentences (`Invalid sha512 digest`).
 
-use std::borrow::Cow;
-
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use poem_openapi::registry::MetaSchema;
+use poem_openapi::types::{ParseFromParameter, ParseResult};
 use tooltool_domain::{Digest, MAX_PAGE_LIMIT};
 use tooltool_ports::UseCaseError;
 
@@ -43,19 +41,21 @@ impl SearchTerm {
     }
 }
 
-macro_rules! string_param {
+/// `Type` for a newtype documented by `$schema` (also the wire times' type,
+/// `timestamp.rs`).
+macro_rules! documented_type {
     ($ty:ident, $name:literal, $schema:expr) => {
-        impl Type for $ty {
+        impl ::poem_openapi::types::Type for $ty {
             const IS_REQUIRED: bool = true;
             type RawValueType = Self;
             type RawElementValueType = Self;
 
-            fn name() -> Cow<'static, str> {
+            fn name() -> ::std::borrow::Cow<'static, str> {
                 $name.into()
             }
 
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Inline(Box::new($schema))
+            fn schema_ref() -> ::poem_openapi::registry::MetaSchemaRef {
+                ::poem_openapi::registry::MetaSchemaRef::Inline(Box::new($schema))
             }
 
             fn as_raw_value(&self) -> Option<&Self::RawValueType> {
@@ -71,7 +71,9 @@ macro_rules! string_param {
     };
 }
 
-string_param!(
+pub(crate) use documented_type;
+
+documented_type!(
     DigestParam,
     "sha512_digest",
     MetaSchema {
@@ -84,7 +86,7 @@ string_param!(
 /// maxLength counts characters, so it bounds ASCII terms exactly).
 pub const SEARCH_TERM_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
 
-string_param!(
+documented_type!(
     SearchTerm,
     "search_term",
     MetaSchema {
@@ -99,7 +101,7 @@ string_param!(
 #[derive(Debug, Clone)]
 pub struct PageLimit(pub String);
 
-string_param!(
+documented_type!(
     PageLimit,
     "page_limit",
     MetaSchema {
@@ -115,7 +117,7 @@ string_param!(
 #[derive(Debug, Clone)]
 pub struct BatchId(pub String);
 
-string_param!(
+documented_type!(
     BatchId,
     "batch_id",
     MetaSchema {

@@ -104,19 +104,14 @@ fn temporary(
     else {
         return Err("ext.certificate is incomplete");
     };
-    let mut lines = vec!["version:1".to_owned()];
-    if let Some(issuer) = issuer {
-        lines.push(format!("clientId:{id}"));
-        lines.push(format!("issuer:{issuer}"));
-    }
-    lines.extend([
-        format!("seed:{seed}"),
-        format!("start:{start}"),
-        format!("expiry:{expiry}"),
-        "scopes:".to_owned(),
-    ]);
-    lines.extend(scopes.iter().cloned());
-    if cert["signature"].as_str() != Some(&STANDARD.encode(hmac(issuer_token, &lines.join("\n")))) {
+    let lines = certificate_text(
+        issuer.map(|i| (id.as_str(), i)),
+        &seed,
+        &start,
+        &expiry,
+        &scopes,
+    );
+    if cert["signature"].as_str() != Some(&STANDARD.encode(hmac(issuer_token, &lines))) {
         return Err("ext.certificate.signature is not valid");
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -147,21 +142,16 @@ pub fn temporary_credentials(
     let now = chrono::Utc::now().timestamp_millis();
     let (start, expiry) = (now - 60_000, now + 3_600_000);
     let seed = format!("seed-{now}-{}", scopes.len());
-    let mut lines = vec!["version:1".to_owned()];
-    if let Some(name) = name {
-        lines.push(format!("clientId:{name}"));
-        lines.push(format!("issuer:{}", issuer.0));
-    }
-    lines.extend([
-        format!("seed:{seed}"),
-        format!("start:{start}"),
-        format!("expiry:{expiry}"),
-        "scopes:".to_owned(),
-    ]);
-    lines.extend(scopes.iter().cloned());
+    let lines = certificate_text(
+        name.map(|n| (n, issuer.0)),
+        &seed,
+        &start.to_string(),
+        &expiry.to_string(),
+        scopes,
+    );
     let mut certificate = serde_json::json!({
         "version": 1, "scopes": scopes, "start": start, "expiry": expiry, "seed": seed,
-        "signature": STANDARD.encode(hmac(issuer.1, &lines.join("\n"))),
+        "signature": STANDARD.encode(hmac(issuer.1, &lines)),
     });
     if name.is_some() {
         certificate["issuer"] = issuer.0.into();
@@ -171,6 +161,30 @@ pub fn temporary_credentials(
         "accessToken": URL_SAFE_NO_PAD.encode(hmac(issuer.1, &seed)),
         "certificate": certificate.to_string(),
     })
+}
+
+/// What a certificate's signature covers, as Taskcluster writes it;
+/// `named`: the temporary client's id and its issuer.
+fn certificate_text(
+    named: Option<(&str, &str)>,
+    seed: &str,
+    start: &str,
+    expiry: &str,
+    scopes: &[String],
+) -> String {
+    let mut lines = vec!["version:1".to_owned()];
+    if let Some((id, issuer)) = named {
+        lines.push(format!("clientId:{id}"));
+        lines.push(format!("issuer:{issuer}"));
+    }
+    lines.extend([
+        format!("seed:{seed}"),
+        format!("start:{start}"),
+        format!("expiry:{expiry}"),
+        "scopes:".to_owned(),
+    ]);
+    lines.extend(scopes.iter().cloned());
+    lines.join("\n")
 }
 
 fn hmac(key: &str, message: &str) -> Vec<u8> {
