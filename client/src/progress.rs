@@ -133,6 +133,10 @@ impl Bars {
     }
 }
 
+/// The whole bar counts the bytes that cross the network in this run: its
+/// length starts at every file's size and loses what need not come (a file
+/// in place or in the cache, the part a resumed download already has, the
+/// rest of a file that failed), so its rate and its end stay true.
 impl Progress for Bars {
     fn started(&self, record: &FileRecord, have: u64) {
         let bar = self
@@ -146,12 +150,11 @@ impl Progress for Bars {
         let name: String = record.filename.chars().take(12).collect();
         bar.set_prefix(name);
         bar.set_position(have);
-        if let Some(old) = self.running().insert(record.filename.clone(), bar) {
-            // A retry starts over from what is on disk.
-            self.total.dec(old.position());
-            old.finish_and_clear();
+        match self.running().insert(record.filename.clone(), bar) {
+            // A retry: what arrived before is counted already.
+            Some(old) => old.finish_and_clear(),
+            None => self.shorten(have),
         }
-        self.total.inc(have);
     }
 
     fn advanced(&self, record: &FileRecord, bytes: u64) {
@@ -162,14 +165,14 @@ impl Progress for Bars {
     }
 
     fn finished(&self, record: &FileRecord, outcome: &Result<Fetched, String>) {
-        let bar = self.running().remove(&record.filename);
-        if let Some(bar) = &bar {
-            // Whatever arrived counts once, done or not.
-            self.total.dec(bar.position());
+        let on_disk = self.running().remove(&record.filename).map(|bar| {
             bar.finish_and_clear();
-        }
-        if outcome.is_ok() {
-            self.total.inc(record.size);
+            bar.position()
+        });
+        match (outcome, on_disk) {
+            (Ok(_), Some(_)) => {}
+            (Ok(_), None) => self.shorten(record.size),
+            (Err(_), arrived) => self.shorten(record.size.saturating_sub(arrived.unwrap_or(0))),
         }
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         self.total
@@ -177,6 +180,13 @@ impl Progress for Bars {
         // Printed above the bars; the bars are redrawn below it.
         self.multi
             .suspend(|| eprintln!("{}", line(record, outcome)));
+    }
+}
+
+impl Bars {
+    fn shorten(&self, by: u64) {
+        let length = self.total.length().unwrap_or(0);
+        self.total.set_length(length.saturating_sub(by));
     }
 }
 
