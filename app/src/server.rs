@@ -26,6 +26,15 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
             metrics: Some(Arc::clone(wired.service.metrics())),
             serve_metrics: config.telemetry.metrics_listen.is_none(),
             client_script_url: config.listen.client_script_url.clone(),
+            browser: Some(tooltool_http::Browser {
+                handles: tooltool_web::is_browser_path,
+                endpoint: Arc::new(poem::EndpointExt::boxed(tooltool_web::routes(
+                    Arc::new(wired.service.clone()),
+                    tooltool_web::WebConfig {
+                        bug_url: config.listen.bug_tracker_url.clone(),
+                    },
+                ))),
+            }),
         },
     )
 }

@@ -34,7 +34,8 @@ pub fn secure(resp: &mut Response, https: bool) {
             HeaderValue::from_static(HSTS),
         );
     }
-    if html {
+    // A page that set its own (stricter) policy keeps it.
+    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

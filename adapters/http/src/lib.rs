@@ -65,6 +65,17 @@ pub struct HttpConfig {
     pub serve_metrics: bool,
     /// Where `/tooltool.py` redirects.
     pub client_script_url: String,
+    /// The web interface, when served.
+    pub browser: Option<Browser>,
+}
+
+/// The web interface's endpoint and the paths it answers (the home page
+/// and `/ui/…`): served beside the API, inside the same outer layers
+/// (request log, metrics, security headers), outside the API's credential
+/// check and error shape, since pages answer in HTML.
+pub struct Browser {
+    pub handles: fn(&str) -> bool,
+    pub endpoint: Arc<poem::endpoint::BoxEndpoint<'static>>,
 }
 
 /// The operations of the document, with the service behind them (`None`
@@ -121,7 +132,7 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
     if config.serve_metrics {
         routes = routes.at("/metrics", get(metrics::metrics));
     }
-    routes
+    let api = routes
         .nest("/", api)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
@@ -136,15 +147,29 @@ pub fn app(service: Arc<dyn ToolTool>, config: HttpConfig) -> impl Endpoint + 's
             trust_proxy_headers: config.trust_proxy_headers,
         })
         .catch_all_error(problem::to_problem)
-        .with(allow)
-        // A panic answers 500 in the error shape; the panic itself is
-        // reported by the process's panic hook (Sentry).
-        .with(poem::middleware::CatchPanic::new().with_handler(|_| problem::panicked()))
-        .with(cors(&config.cors_origins))
-        .with(observe::Observe {
-            metrics: config.metrics.clone(),
-            https: config.public_url.starts_with("https://"),
-        })
+        .with(allow);
+    let api = Arc::new(api);
+    let browser = config.browser;
+    poem::endpoint::make(move |req: poem::Request| {
+        let to_browser = browser
+            .as_ref()
+            .and_then(|b| (b.handles)(req.uri().path()).then(|| Arc::clone(&b.endpoint)));
+        let api = Arc::clone(&api);
+        async move {
+            match to_browser {
+                Some(web) => web.get_response(req).await,
+                None => api.get_response(req).await,
+            }
+        }
+    })
+    // A panic answers 500 in the error shape; the panic itself is
+    // reported by the process's panic hook (Sentry).
+    .with(poem::middleware::CatchPanic::new().with_handler(|_| problem::panicked()))
+    .with(cors(&config.cors_origins))
+    .with(observe::Observe {
+        metrics: config.metrics.clone(),
+        https: config.public_url.starts_with("https://"),
+    })
 }
 
 /// `/metrics` alone, for a separate listener (`METRICS_LISTEN`).

@@ -32,6 +32,7 @@ pub fn client(mut service: MockToolTool) -> TestClient<impl Endpoint> {
             metrics: None,
             serve_metrics: false,
             client_script_url: tooltool_http::UPSTREAM_CLIENT_SCRIPT.into(),
+            browser: None,
         },
     ))
 }

@@ -692,6 +692,7 @@ async fn heartbeat_names_a_failing_metadata_store() {
             metrics: None,
             serve_metrics: false,
             client_script_url: tooltool_http::UPSTREAM_CLIENT_SCRIPT.into(),
+            browser: None,
         },
     );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
