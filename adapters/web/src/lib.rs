@@ -146,19 +146,25 @@ async fn search(web: Data<&Web>, Query(p): Query<Paging>) -> Response {
         let before = before_of(&p)?;
         let after = p.after.as_deref().map(digest_of).transpose()?;
         // One section pages at a time: the other keeps its first page.
-        let batches = if after.is_none() {
-            web.service
-                .search_batches(&q, before, Some(PER_PAGE))
-                .await?
-        } else {
-            Vec::new()
+        let batches = match after {
+            None => Some(
+                web.service
+                    .search_batches(&q, before, Some(PER_PAGE))
+                    .await?,
+            ),
+            Some(_) => None,
         };
-        let files = if before.is_none() {
-            web.service.search_files(&q, after, Some(PER_PAGE)).await?
-        } else {
-            Vec::new()
+        let files = match before {
+            None => Some(web.service.search_files(&q, after, Some(PER_PAGE)).await?),
+            Some(_) => None,
         };
-        Ok::<_, UseCaseError>(pages::search(&q, &batches, &files, PER_PAGE, &web.config))
+        Ok::<_, UseCaseError>(pages::search(
+            &q,
+            batches.as_deref(),
+            files.as_deref(),
+            PER_PAGE,
+            &web.config,
+        ))
     };
     answer(shown.await)
 }

@@ -88,14 +88,16 @@ pub fn home(batches: &[BatchRecord], config: &WebConfig) -> Markup {
     )
 }
 
+/// `None`: that section is not on this page (the other one is paged).
 pub fn search(
     q: &str,
-    batches: &[BatchRecord],
-    files: &[FileRecord],
+    batches: Option<&[BatchRecord]>,
+    files: Option<&[FileRecord]>,
     per_page: usize,
     config: &WebConfig,
 ) -> Markup {
     let query = |extra: String| format!("/ui/search?q={}&{extra}", encode(q));
+    let first = format!("/ui/search?q={}", encode(q));
     layout(
         &format!("Search {q}"),
         html! {
@@ -103,6 +105,7 @@ pub fn search(
             (search_form(q))
             section aria-labelledby="files" {
                 h2 #files { "Files" }
+                @if let Some(files) = files {
                 @if files.is_empty() { p { "No file matches." } } @else {
                     ul.files {
                         @for f in files {
@@ -117,14 +120,21 @@ pub fn search(
                         p.more { a href=(query(format!("after={}", last.digest))) { "More files" } }
                     }
                 }
+                } @else {
+                    p { a href=(first) { "Files matching from the first page" } }
+                }
             }
             section aria-labelledby="batches" {
                 h2 #batches { "Batches" }
+                @if let Some(batches) = batches {
                 @if batches.is_empty() { p { "No batch matches." } } @else {
                     (batches_table(batches, q, config))
                     @if let Some(last) = batches.last() {
                         p.more { a href=(query(format!("before={}", last.id))) { "Older batches" } }
                     }
+                }
+                } @else {
+                    p { a href=(first) { "Batches matching from the first page" } }
                 }
             }
         },

@@ -111,7 +111,7 @@ async fn search_shows_files_and_batches_with_the_term_marked() {
         });
     service
         .expect_search_files()
-        .withf(|q, after, _| q == "clang" && after.is_none())
+        .withf(|q, _, _| q == "clang")
         .returning(|_, _, _| Ok(vec![file(b"clang", Visibility::Public, &["us-east-1"])]));
     service.expect_search_batches().returning(|_, _, _| {
         Err(UseCaseError::invalid(
@@ -127,6 +127,18 @@ async fn search_shows_files_and_batches_with_the_term_marked() {
     );
     assert!(
         html.contains(r#"<span class="badge public">public</span>"#),
+        "{html}"
+    );
+    // Paging the files leaves the batches to the first page, and says so.
+    let html = page(
+        cli.get(format!("/ui/search?q=clang&after={}", digest(b"a")))
+            .send()
+            .await,
+        200,
+    )
+    .await;
+    assert!(
+        html.contains(r#"<a href="/ui/search?q=clang">Batches matching from the first page</a>"#),
         "{html}"
     );
     let long = "x".repeat(5000);
