@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::fetch::hash_file_blocking;
+use crate::digest::hash_file_blocking;
 use crate::manifest::FileRecord;
 
 #[derive(Clone)]

@@ -21,6 +21,7 @@ pub mod api {
 
 pub mod auth;
 pub mod cache;
+pub mod digest;
 pub mod failure;
 pub mod fetch;
 pub mod locate;
