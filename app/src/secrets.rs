@@ -63,6 +63,18 @@ pub fn jwt_secret(config: &Resolved) -> Result<Option<Vec<u8>>, String> {
     }
 }
 
+/// The key that signs browser session cookies: SESSION_SECRET, or one
+/// generated in DATA_DIR (so sessions survive restarts).
+pub fn session_secret(config: &Resolved) -> Result<Vec<u8>, String> {
+    match &config.web.session_secret {
+        Some(s) => Ok(s.0.as_bytes().to_vec()),
+        None => {
+            ensure_data_dir(config)?;
+            generated_secret(&config.data_dir, "session-secret")
+        }
+    }
+}
+
 /// An issuer for `tooltool token`: the configured HS256 secret, or the
 /// RS256 private key given on the command line.
 pub fn jwt_issuer(config: &Resolved, private_key: Option<&Path>) -> Result<JwtIssuer, String> {

@@ -31,7 +31,13 @@ pub fn http_app(wired: &Wired) -> impl poem::Endpoint + 'static {
                 endpoint: Arc::new(poem::EndpointExt::boxed(tooltool_web::routes(
                     Arc::new(wired.service.clone()),
                     tooltool_web::WebConfig {
-                        bug_url: config.listen.bug_tracker_url.clone(),
+                        bug_url: config.web.bug_tracker_url.clone(),
+                        public_url: config.listen.public_url.trim_end_matches('/').to_owned(),
+                        sessions: tooltool_web::Sessions::new(
+                            wired.session_key.clone(),
+                            config.web.session_lifetime,
+                            config.listen.public_url.starts_with("https://"),
+                        ),
                     },
                 ))),
             }),

@@ -8,18 +8,22 @@ use std::sync::Arc;
 use tooltool_domain::{RegionName, UrlSigner};
 use tooltool_fs::FsStore;
 use tooltool_jwt::JwtAuthenticator;
-use tooltool_ports::{Authenticator, BlobStore, Chain, Clock, MetadataStore};
+use tooltool_ports::{Authenticator, BlobStore, Chain, Clock, MetadataStore, SignInAuthority};
 use tooltool_sqlite::SqliteStore;
-use tooltool_taskcluster::{LocalVerifier, OnceOnly, TaskclusterVerifier};
+use tooltool_taskcluster::{
+    LocalVerifier, OAuthClient, OnceOnly, TaskclusterLogin, TaskclusterVerifier,
+};
 
 use crate::config::{Database, HawkVerifier, JwtKey, Regions, Resolved};
-use crate::secrets::{ensure_data_dir, generated_secret, jwt_secret};
+use crate::secrets::{ensure_data_dir, generated_secret, jwt_secret, session_secret};
 use crate::service::{Service, Settings};
 
 /// Everything a running server is made of.
 pub struct Wired {
     pub service: Service,
     pub config: Resolved,
+    /// Signs the web interface's session cookies.
+    pub session_key: Vec<u8>,
 }
 
 /// `variable: error: cause: …`, the one line a start-up failure prints.
@@ -230,6 +234,8 @@ fn s3_start_failure(b: &crate::config::S3Bucket, e: &tooltool_s3::S3Failure) -> 
 pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, String> {
     ensure_data_dir(&config)?;
     let verifiers = Verifiers::build(&config, &clock)?;
+    let session_key = session_secret(&config)?;
+    let sign_in = taskcluster_login(&config)?;
     let regions = with_cdn(&config, regions(&config).await?)?;
     let store = open_store(&config).await?;
     // Downloads read file records from memory, kept coherent by the
@@ -246,7 +252,35 @@ pub async fn wire(config: Resolved, clock: Arc<dyn Clock>) -> Result<Wired, Stri
     settings.verify_concurrency = config.jobs.verify_concurrency;
     let metrics: Arc<dyn tooltool_ports::Metrics> =
         Arc::new(tooltool_prometheus::Prometheus::new());
-    let service =
+    let mut service =
         Service::new(store, regions, clock, metrics, settings).with_authenticators(authenticators);
-    Ok(Wired { service, config })
+    if let Some(authority) = sign_in {
+        service = service.with_sign_in(authority);
+    }
+    Ok(Wired {
+        service,
+        config,
+        session_key,
+    })
+}
+
+/// "Sign in with Taskcluster", when its OAuth2 client is configured (the
+/// configuration guarantees TASKCLUSTER_ROOT_URL then).
+fn taskcluster_login(config: &Resolved) -> Result<Option<Arc<dyn SignInAuthority>>, String> {
+    let (Some(client), HawkVerifier::Taskcluster { root_url, timeout }) =
+        (&config.web.taskcluster_login, &config.auth.hawk)
+    else {
+        return Ok(None);
+    };
+    let login = TaskclusterLogin::new(
+        root_url,
+        *timeout,
+        OAuthClient {
+            id: client.id.clone(),
+            secret: client.secret.as_ref().map(|s| s.0.clone()),
+        },
+        config.auth.permissions.prefix(),
+    )
+    .map_err(|e| format!("TASKCLUSTER_ROOT_URL: {e}"))?;
+    Ok(Some(Arc::new(login)))
 }

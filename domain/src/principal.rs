@@ -81,6 +81,11 @@ impl Permissions {
         }
     }
 
+    /// The prefix of every tooltool scope, without a trailing slash.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn anonymous_public_download(&self) -> bool {
         self.anonymous_public_download
     }
@@ -114,6 +119,22 @@ impl Permissions {
     pub fn may_manage(&self, principal: &Principal) -> bool {
         !principal.is_anonymous() && principal.scopes().satisfies(&self.manage_scope())
     }
+
+    /// The scopes of `scopes` that can grant a tooltool scope (those under
+    /// the prefix, and patterns such as `project:releng:*` or `*` that
+    /// cover it): a principal keeps every permission with only these, so
+    /// a session need not carry the rest (Taskcluster users have hundreds).
+    pub fn relevant_scopes<'s>(&self, scopes: &'s ScopeSet) -> Vec<&'s str> {
+        let under = format!("{}/", self.prefix);
+        scopes
+            .iter()
+            .filter(|s| {
+                s.starts_with(&under)
+                    || s.strip_suffix('*')
+                        .is_some_and(|pattern| under.starts_with(pattern))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +146,44 @@ mod tests {
 
     fn who(scopes: &[&str]) -> Principal {
         Principal::authenticated("someone", ScopeSet::new(scopes.iter().copied()))
+    }
+
+    #[test]
+    fn relevant_scopes_keep_every_permission() {
+        let all = ScopeSet::new([
+            format!("{P}/download/internal"),
+            format!("{P}/up*"),
+            "project:releng:*".to_owned(),
+            "*".to_owned(),
+            "assume:mozilla-group:releng".to_owned(),
+            "queue:create-task:*".to_owned(),
+            "project:releng:services/tooltool/apiary".to_owned(),
+            P.to_owned(),
+        ]);
+        let permissions = Permissions::new(P, false);
+        assert_eq!(
+            permissions.relevant_scopes(&all),
+            [
+                format!("{P}/download/internal").as_str(),
+                &format!("{P}/up*"),
+                "project:releng:*",
+                "*"
+            ]
+        );
+        let kept = who(&permissions.relevant_scopes(&all));
+        for scope in [
+            permissions.manage_scope(),
+            permissions.upload_scope(Internal),
+            permissions.download_scope(Public),
+        ] {
+            assert_eq!(
+                kept.scopes().satisfies(&scope),
+                who(&all.iter().collect::<Vec<_>>())
+                    .scopes()
+                    .satisfies(&scope),
+                "{scope}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use tooltool_domain::{
 };
 
 use crate::{
-    AuthRequest, BatchRecord, ByteRange, ByteStream, Cause, FileRecord, Opened, UseCaseError,
+    AuthRequest, BatchRecord, ByteRange, ByteStream, Cause, FileRecord, FileUpload, Opened,
+    UseCaseError,
 };
 
 /// A parsed `POST /upload` body.
@@ -141,6 +142,25 @@ pub trait ToolTool: Send + Sync {
     ) -> Result<Vec<FileRecord>, UseCaseError>;
 
     async fn get_file(&self, digest: &Digest) -> Result<FileRecord, UseCaseError>;
+
+    /// The batches that declared a file, newest first, below `before`;
+    /// `limit` as for searches. Empty for an unknown digest.
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FileUpload>, UseCaseError>;
+
+    /// Where a browser goes to sign in with the configured authority
+    /// ([`crate::SignInAuthority`]), coming back to `redirect_uri` with
+    /// `state`; `None` when no authority is configured.
+    fn sign_in_url(&self, redirect_uri: &str, state: &str) -> Option<String>;
+
+    /// The principal of an authorization code the authority gave the
+    /// browser (see [`crate::SignInAuthority::principal`]). Without an
+    /// authority, `Invalid`; a refused code, `NotAuthenticated`.
+    async fn sign_in(&self, code: &str, redirect_uri: &str) -> Result<Principal, UseCaseError>;
 
     async fn patch_file(
         &self,

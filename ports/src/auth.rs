@@ -69,3 +69,24 @@ pub trait Authenticator: Send + Sync {
         Ok(())
     }
 }
+
+/// An authority people sign in with in a browser, through the OAuth2
+/// authorization-code flow (Taskcluster's third-party login). The browser
+/// carries only the code; credentials the exchange yields stay inside the
+/// implementation and are never kept.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SignInAuthority: Send + Sync {
+    /// Where to send the browser to ask for a code: the authority's
+    /// authorization page, asking for the tooltool scopes only. It MUST
+    /// bring the browser back to `redirect_uri` with `state` unchanged.
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> String;
+
+    /// The principal a code stands for. Its id and scopes MUST be what the
+    /// authority itself reports for the credentials the code yields (a
+    /// verification of those credentials by the authority), never read off
+    /// a client id. A refused, reused or expired code is
+    /// [`AuthError::Invalid`]; an authority that cannot be asked is
+    /// [`AuthError::Unavailable`].
+    async fn principal(&self, code: &str, redirect_uri: &str) -> Result<Principal, AuthError>;
+}

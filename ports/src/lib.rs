@@ -22,7 +22,7 @@ pub use api::{
     BatchRequest, CreatedBatchView, HealthChecks, MAX_RESOLVE, Resolution, Resolutions, ToolTool,
     UploadProgress,
 };
-pub use auth::{AuthError, AuthRequest, Authenticator};
+pub use auth::{AuthError, AuthRequest, Authenticator, SignInAuthority};
 pub use blob::{
     BlobError, BlobStore, ByteRange, ByteStream, CopySource, ObjectInfo, Opened, Receiving, Serving,
 };
@@ -33,8 +33,8 @@ pub use error::{
     low_space_at,
 };
 pub use metadata::{
-    BatchRecord, CacheStats, CreatedBatch, FileChanges, FileRecord, Imported, ImportedBatch,
-    MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
+    BatchRecord, CacheStats, CreatedBatch, FileChanges, FileRecord, FileUpload, Imported,
+    ImportedBatch, MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 pub use metrics::{Metrics, NoMetrics};
 

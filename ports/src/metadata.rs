@@ -32,6 +32,17 @@ pub struct BatchRecord {
     pub files: Vec<(String, FileRecord)>,
 }
 
+/// The batch a file was declared in, with the filenames it had there
+/// (sorted; two when a batch declared the same content twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileUpload {
+    pub batch_id: i64,
+    pub uploaded: DateTime<Utc>,
+    pub author: String,
+    pub message: String,
+    pub filenames: Vec<String>,
+}
+
 /// A batch to record. `slots[i]` is the staging key to use for `files[i]`
 /// if that file needs an upload; callers generate them unguessable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +253,18 @@ pub trait MetadataStore: Send + Sync {
         after: Option<Digest>,
         limit: usize,
     ) -> Result<Vec<FileRecord>, MetadataError>;
+
+    /// The batches that declared `digest`, one entry per batch with every
+    /// filename it gave the file, newest batch first, only batches with an
+    /// id below `before` when given, at most `limit`. Empty for an unknown
+    /// digest. MUST find the batches through an index on the file, not by
+    /// scanning batches.
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<FileUpload>, MetadataError>;
 
     /// Applies `ops` in order in one transaction; `None` if the file is unknown.
     /// `DeleteInstances` removes every instance record (the caller deletes

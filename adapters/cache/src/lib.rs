@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, CacheStats, CreatedBatch, FileChanges, FileRecord, Imported, ImportedBatch,
-    MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
+    BatchRecord, CacheStats, CreatedBatch, FileChanges, FileRecord, FileUpload, Imported,
+    ImportedBatch, MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
 use crate::entries::Entries;
@@ -112,6 +112,15 @@ impl MetadataStore for CachedStore {
         limit: usize,
     ) -> Result<Vec<FileRecord>, MetadataError> {
         self.inner.search_files(q, after, limit).await
+    }
+
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<FileUpload>, MetadataError> {
+        self.inner.file_uploads(digest, before, limit).await
     }
 
     async fn patch_file(

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use crate::statements::Statements;
 use tokio_postgres::types::{ToSql, Type};
-use tooltool_domain::{ExistingFile, Visibility, batches_in_page, reconcile};
+use tooltool_domain::{Digest, ExistingFile, Visibility, batches_in_page, reconcile};
 use tooltool_ports::{
-    BatchRecord, CreatedBatch, FileRecord, MetadataError, NewBatch, PendingUpload,
+    BatchRecord, CreatedBatch, FileRecord, FileUpload, MetadataError, NewBatch, PendingUpload,
 };
 
 use crate::rows::{
@@ -117,6 +117,42 @@ pub(crate) async fn create(
         batch: record,
         uploads,
     })
+}
+
+/// The batches that declared `digest`, newest first, below `before`:
+/// through the `batch_files (file_id)` index, one row per batch.
+pub(crate) async fn uploads_of<C: Statements>(
+    c: &C,
+    digest: &Digest,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<FileUpload>, MetadataError> {
+    let rows = c
+        .query_typed(
+            "SELECT b.id, b.uploaded, b.author, b.message, \
+                    array_agg(bf.filename ORDER BY bf.filename) \
+             FROM batch_files bf JOIN batches b ON b.id = bf.batch_id \
+             WHERE bf.file_id = (SELECT id FROM files WHERE digest = $1) AND bf.batch_id < $2 \
+             GROUP BY b.id ORDER BY b.id DESC LIMIT $3",
+            &[
+                (&digest.as_str(), Type::TEXT),
+                (&before.unwrap_or(i64::MAX), Type::INT8),
+                (&to_i64_count(limit)?, Type::INT8),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            Ok(FileUpload {
+                batch_id: get(r, 0)?,
+                uploaded: get(r, 1)?,
+                author: get(r, 2)?,
+                message: get(r, 3)?,
+                filenames: get(r, 4)?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn by_id<C: Statements>(

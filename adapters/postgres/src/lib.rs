@@ -34,7 +34,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Cause, CreatedBatch, FileChanges, FileRecord, Imported, ImportedBatch,
+    BatchRecord, Cause, CreatedBatch, FileChanges, FileRecord, FileUpload, Imported, ImportedBatch,
     MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
@@ -276,6 +276,15 @@ impl MetadataStore for PgStore {
         limit: usize,
     ) -> Result<Vec<FileRecord>, MetadataError> {
         files::search(&self.client().await?, q, after.as_ref(), limit).await
+    }
+
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<FileUpload>, MetadataError> {
+        batches::uploads_of(&self.client().await?, digest, before, limit).await
     }
 
     async fn patch_file(

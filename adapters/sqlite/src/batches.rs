@@ -3,7 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tooltool_domain::{ExistingFile, batches_in_page, reconcile};
-use tooltool_ports::{BatchRecord, CreatedBatch, MetadataError, NewBatch, PendingUpload};
+use tooltool_ports::{
+    BatchRecord, CreatedBatch, FileUpload, MetadataError, NewBatch, PendingUpload,
+};
 
 use crate::rows::{
     FILE_COLUMNS, file_record, from_micros, internal, micros, parse_visibility, raw_file, to_i64,
@@ -149,6 +151,50 @@ pub(crate) fn batch_by_id(tx: &Connection, id: i64) -> Result<Option<BatchRecord
         message,
         files,
     }))
+}
+
+/// The batches that declared `digest`, newest first, below `before`: through
+/// the `batch_files (file_id)` index, one row per batch, the filenames
+/// joined with `/` (which no filename contains).
+pub(crate) fn uploads_of(
+    tx: &Connection,
+    digest: &str,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<FileUpload>, MetadataError> {
+    tx.prepare_cached(
+        "SELECT b.id, b.uploaded, b.author, b.message, group_concat(bf.filename, '/') \
+         FROM batch_files bf JOIN batches b ON b.id = bf.batch_id \
+         WHERE bf.file_id = (SELECT id FROM files WHERE digest = ?1) AND bf.batch_id < ?2 \
+         GROUP BY b.id ORDER BY b.id DESC LIMIT ?3",
+    )
+    .map_err(internal)?
+    .query_map(
+        params![digest, before.unwrap_or(i64::MAX), to_i64(limit as u64)?],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        },
+    )
+    .map_err(internal)?
+    .map(|row| {
+        let (batch_id, uploaded, author, message, names) = row.map_err(internal)?;
+        let mut filenames: Vec<String> = names.split('/').map(str::to_owned).collect();
+        filenames.sort();
+        Ok(FileUpload {
+            batch_id,
+            uploaded: from_micros(uploaded)?,
+            author,
+            message,
+            filenames,
+        })
+    })
+    .collect()
 }
 
 /// Batches whose author or message contains `q`, newest first, below `before`.

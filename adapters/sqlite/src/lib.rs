@@ -31,8 +31,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction};
 use tooltool_domain::{Digest, PatchOp, RegionName, StagingKey};
 use tooltool_ports::{
-    BatchRecord, Context, CreatedBatch, FileRecord, Imported, ImportedBatch, MetadataError,
-    MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
+    BatchRecord, Context, CreatedBatch, FileRecord, FileUpload, Imported, ImportedBatch,
+    MetadataError, MetadataStore, NewBatch, PendingUpload, UploadState, WhenTaken,
 };
 
 use crate::rows::internal;
@@ -225,6 +225,17 @@ impl MetadataStore for SqliteStore {
         let q = q.to_owned();
         let after = after.map(|d| d.to_string()).unwrap_or_default();
         self.read(move |tx| files::search(tx, &q, &after, limit))
+            .await
+    }
+
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<FileUpload>, MetadataError> {
+        let digest = digest.to_string();
+        self.read(move |tx| batches::uploads_of(tx, &digest, before, limit))
             .await
     }
 

@@ -10,6 +10,10 @@ use std::time::Duration;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, Route, handler, post};
 
+#[path = "fake_login.rs"]
+mod login;
+pub use login::FAKE_OAUTH_CLIENT;
+
 /// `(clientId, accessToken, scopes)`.
 pub type FakeClient = (String, String, Vec<String>);
 
@@ -214,8 +218,10 @@ fn broken() -> poem::Response {
 }
 
 /// Starts the service on a random port and answers its base URL. Root
-/// URLs `<base>/ok` (a working deployment), `<base>/slow` (never answers in
-/// time) and `<base>/broken` (answers 500) are served.
+/// URLs `<base>/ok` (a working deployment, with the third-party login of
+/// [`FAKE_OAUTH_CLIENT`]: each client is offered on its consent page),
+/// `<base>/slow` (never answers in time) and `<base>/broken` (answers 500)
+/// are served.
 pub async fn start(clients: Vec<FakeClient>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -225,7 +231,12 @@ pub async fn start(clients: Vec<FakeClient>) -> String {
         .at("/ok/api/auth/v1/ping", poem::get(ping))
         .at("/slow/api/auth/v1/authenticate-hawk", post(slow))
         .at("/broken/api/auth/v1/authenticate-hawk", post(broken))
-        .data(Arc::new(clients));
+        .at("/ok/login/oauth/authorize", poem::get(login::authorize))
+        .at("/ok/login/oauth/decision", post(login::decision))
+        .at("/ok/login/oauth/token", post(login::token))
+        .at("/ok/login/oauth/credentials", poem::get(login::credentials))
+        .data(Arc::new(clients))
+        .data(Arc::new(login::Grants::default()));
     let acceptor = poem::listener::TcpAcceptor::from_std(listener).expect("acceptor");
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
     url

@@ -238,6 +238,19 @@ pub fn sign(
     nonce: &str,
     request: &SignedRequest<'_>,
 ) -> String {
+    sign_with_ext(client_id, access_token, ts, nonce, request, None)
+}
+
+/// [`sign`] with Hawk's `ext` (base64 JSON), which carries the
+/// certificate of temporary Taskcluster credentials.
+pub fn sign_with_ext(
+    client_id: &str,
+    access_token: &str,
+    ts: i64,
+    nonce: &str,
+    request: &SignedRequest<'_>,
+    ext: Option<&str>,
+) -> String {
     use hmac::Mac as _;
     let hash = request
         .payload
@@ -250,16 +263,21 @@ pub fn sign(
         request.host,
         request.port,
         hash.as_deref(),
-        None,
+        ext,
     );
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(access_token.as_bytes())
         .expect("HMAC takes keys of any length");
     mac.update(normalized.as_bytes());
     let mac = STANDARD.encode(mac.finalize().into_bytes());
-    match hash {
-        Some(hash) => format!(
-            r#"Hawk mac="{mac}", hash="{hash}", id="{client_id}", ts="{ts}", nonce="{nonce}""#
-        ),
-        None => format!(r#"Hawk mac="{mac}", id="{client_id}", ts="{ts}", nonce="{nonce}""#),
+    let mut header = format!(r#"Hawk mac="{mac}""#);
+    if let Some(hash) = hash {
+        header.push_str(&format!(r#", hash="{hash}""#));
     }
+    header.push_str(&format!(
+        r#", id="{client_id}", ts="{ts}", nonce="{nonce}""#
+    ));
+    if let Some(ext) = ext {
+        header.push_str(&format!(r#", ext="{ext}""#));
+    }
+    header
 }

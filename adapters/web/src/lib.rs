@@ -1,31 +1,47 @@
 //! The web interface: a second driving adapter on the driving port
 //! ([`ToolTool`]), served by the same application as the JSON API (the
-//! HTTP front hands it the paths of [`is_browser_path`]). Pages are
-//! rendered on the server from maud templates (checked at compile time,
-//! escaped by default), work without JavaScript, and load nothing but this
-//! server's stylesheet; every answer, errors included, is HTML.
+//! HTTP front hands it the paths of [`is_browser_path`], before the API's
+//! own authentication: the session cookie is honoured here only, and the
+//! API never reads it). Pages are rendered on the server from maud
+//! templates (checked at compile time, escaped by default), work without
+//! JavaScript, and load nothing but this server's stylesheet and script;
+//! every answer, errors included, is HTML.
 //!
-//! Files: `lib.rs` (routes, the error page of a use-case error),
-//! `pages.rs` (the pages), `text.rs` (sizes, bug links, highlighting,
-//! manifests), `site.css`.
+//! Files: `lib.rs` (routes, the shared answers), `browse.rs` (the
+//! read-only pages' handlers), `account.rs` (sign-in with a token or
+//! Taskcluster, who am I, sign-out), `manage.rs` (downloads, visibility
+//! changes and deletions with their confirmation), `session.rs` (the
+//! signed session cookie and its CSRF token), `pages.rs` and `forms.rs`
+//! (the pages), `text.rs` (sizes, dates, bug links, highlighting,
+//! manifests), `site.css`, `site.js` (copy buttons).
 
+mod account;
+mod browse;
+mod forms;
+mod manage;
 mod pages;
+mod session;
 mod text;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::http::{StatusCode, header};
-use poem::web::{Data, Path, Query};
-use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler};
-use serde::Deserialize;
+use poem::{Endpoint, EndpointExt, Request, Response, Route, get, post};
 use tooltool_domain::Digest;
 use tooltool_ports::{ErrorKind, ToolTool, UseCaseError};
+
+pub use session::{COOKIE, Sessions};
 
 /// What the pages need besides the use cases.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// A bug number is appended to this to link `Bug NNNN` in messages.
     pub bug_url: String,
+    /// The service's public URL, without a trailing slash: the sign-in
+    /// authority sends browsers back to it.
+    pub public_url: String,
+    pub sessions: Sessions,
 }
 
 /// Whether the browser routes answer `path`: the home page and `/ui/…`.
@@ -39,14 +55,28 @@ pub fn routes(
     config: WebConfig,
 ) -> impl Endpoint<Output = Response> + 'static {
     Route::new()
-        .at("/", get(home))
-        .at("/ui/search", get(search))
-        .at("/ui/batches/:id", get(batch_page))
-        .at("/ui/batches/:id/manifest.tt", get(batch_manifest))
-        .at("/ui/files/:digest", get(file_page))
-        .at("/ui/static/site.css", get(stylesheet))
-        .at("/ui", get(not_found))
-        .at("/ui/*rest", get(not_found))
+        .at("/", get(browse::home))
+        .at("/ui/search", get(browse::search))
+        .at("/ui/batches/:id", get(browse::batch_page))
+        .at("/ui/batches/:id/manifest.tt", get(browse::batch_manifest))
+        .at("/ui/files/:digest", get(browse::file_page))
+        .at("/ui/files/:digest/download", get(manage::download))
+        .at("/ui/files/:digest/manage", post(manage::manage))
+        .at(
+            "/ui/sign-in",
+            get(account::sign_in_page).post(account::sign_in),
+        )
+        .at("/ui/sign-in/taskcluster", get(account::taskcluster))
+        .at(
+            "/ui/sign-in/taskcluster/callback",
+            get(account::taskcluster_callback),
+        )
+        .at("/ui/sign-out", post(account::sign_out))
+        .at("/ui/me", get(account::me))
+        .at("/ui/static/site.css", get(browse::stylesheet))
+        .at("/ui/static/site.js", get(browse::script))
+        .at("/ui", get(browse::not_found))
+        .at("/ui/*rest", get(browse::not_found))
         .data(Web {
             service,
             config: Arc::new(config),
@@ -59,8 +89,44 @@ struct Web {
     config: Arc<WebConfig>,
 }
 
-/// Pages have no script and load only this origin's stylesheet.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+impl Web {
+    /// Who is looking (the session of the request's cookie, if valid), now.
+    fn ctx(&self, req: &Request) -> Ctx<'_> {
+        let now = Utc::now();
+        Ctx {
+            config: &self.config,
+            session: self.config.sessions.read(req, now),
+            now,
+        }
+    }
+}
+
+/// What every page is rendered with: who is looking, and when.
+struct Ctx<'a> {
+    config: &'a WebConfig,
+    session: Option<session::Session>,
+    now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    /// The signed-in principal's id.
+    fn signed_in(&self) -> Option<&str> {
+        self.session.as_ref().and_then(|s| s.principal.id())
+    }
+
+    /// Whom the use cases see: the session's principal, or anonymous.
+    fn principal(&self) -> tooltool_domain::Principal {
+        self.session
+            .as_ref()
+            .map_or_else(tooltool_domain::Principal::anonymous, |s| {
+                s.principal.clone()
+            })
+    }
+}
+
+/// Pages load only this origin's stylesheet and script (no inline script
+/// or style, so no `unsafe-inline`), and post forms only here.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn html(status: StatusCode, page: maud::Markup) -> Response {
@@ -72,10 +138,9 @@ fn html(status: StatusCode, page: maud::Markup) -> Response {
         .body(page.into_string())
 }
 
-/// The page of a refusal or a fault: the use case's words for the
-/// caller's mistakes, a generic sentence for the server's own.
-fn error_page(e: &UseCaseError) -> Response {
-    let status = match e.kind() {
+/// The status of a use-case error on a page.
+fn status_of(e: &UseCaseError) -> StatusCode {
+    match e.kind() {
         ErrorKind::Invalid | ErrorKind::OutOfRange => StatusCode::BAD_REQUEST,
         ErrorKind::NotAuthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::Denied => StatusCode::FORBIDDEN,
@@ -84,141 +149,71 @@ fn error_page(e: &UseCaseError) -> Response {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::OutOfSpace | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    }
+}
+
+/// The page of a refusal or a fault: the use case's words for the
+/// caller's mistakes, a generic sentence for the server's own.
+fn error_page(e: &UseCaseError, ctx: &Ctx<'_>) -> Response {
+    let status = status_of(e);
     let detail = if e.kind().is_server_fault() {
         "The server could not answer this now; try again in a moment."
     } else {
         e.message()
     };
-    html(status, pages::error(status, detail))
+    html(status, pages::error(status, detail, ctx))
 }
 
 /// A page, or the error page of why not.
-fn answer(page: Result<maud::Markup, UseCaseError>) -> Response {
+fn answer(page: Result<maud::Markup, UseCaseError>, ctx: &Ctx<'_>) -> Response {
     match page {
         Ok(page) => html(StatusCode::OK, page),
-        Err(e) => error_page(&e),
+        Err(e) => error_page(&e, ctx),
     }
+}
+
+/// `303 See Other` to a page of this site (after a form), optionally
+/// setting or clearing the session cookie.
+fn see_other(location: &str, cookie: Option<String>) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::SET_COOKIE, cookie);
+    }
+    builder.finish()
 }
 
 fn digest_of(text: &str) -> Result<Digest, UseCaseError> {
     Digest::parse(text).map_err(|e| UseCaseError::invalid(e.to_string()))
 }
 
-#[derive(Debug, Deserialize)]
-struct Paging {
-    q: Option<String>,
-    before: Option<String>,
-    after: Option<String>,
-}
-
-/// A cursor as given, or a 400 naming it.
-fn before_of(p: &Paging) -> Result<Option<i64>, UseCaseError> {
-    p.before
-        .as_deref()
-        .map(|b| {
-            b.parse()
-                .map_err(|_| UseCaseError::invalid("'before' must be a batch id"))
-        })
-        .transpose()
-}
-
 /// Batches and files a page lists.
 const PER_PAGE: usize = 25;
 
-#[handler]
-async fn home(web: Data<&Web>, Query(p): Query<Paging>) -> Response {
-    let shown = async {
-        let before = before_of(&p)?;
-        let batches = web
-            .service
-            .search_batches("", before, Some(PER_PAGE))
-            .await?;
-        Ok::<_, UseCaseError>(pages::home(&batches, &web.config))
-    };
-    answer(shown.await)
-}
+/// Largest form body: a pasted token, a CSRF token and a few words.
+const MAX_FORM: usize = 16 * 1024;
 
-#[handler]
-async fn search(web: Data<&Web>, Query(p): Query<Paging>) -> Response {
-    let shown = async {
-        let q = p.q.clone().unwrap_or_default();
-        let before = before_of(&p)?;
-        let after = p.after.as_deref().map(digest_of).transpose()?;
-        // One section pages at a time: the other keeps its first page.
-        let batches = match after {
-            None => Some(
-                web.service
-                    .search_batches(&q, before, Some(PER_PAGE))
-                    .await?,
-            ),
-            Some(_) => None,
-        };
-        let files = match before {
-            None => Some(web.service.search_files(&q, after, Some(PER_PAGE)).await?),
-            Some(_) => None,
-        };
-        Ok::<_, UseCaseError>(pages::search(
-            &q,
-            batches.as_deref(),
-            files.as_deref(),
-            PER_PAGE,
-            &web.config,
-        ))
-    };
-    answer(shown.await)
-}
-
-fn batch_id(id: &str) -> Result<i64, UseCaseError> {
-    id.parse()
-        .map_err(|_| UseCaseError::not_found(format!("No upload batch has the id {id:?}.")))
-}
-
-#[handler]
-async fn batch_page(web: Data<&Web>, Path(id): Path<String>) -> Response {
-    let shown = async {
-        let batch = web.service.get_batch(batch_id(&id)?).await?;
-        Ok::<_, UseCaseError>(pages::batch(&batch, &web.config))
-    };
-    answer(shown.await)
-}
-
-#[handler]
-async fn batch_manifest(web: Data<&Web>, Path(id): Path<String>) -> Response {
-    let found = async {
-        let id = batch_id(&id)?;
-        Ok::<_, UseCaseError>((id, web.service.get_batch(id).await?))
-    };
-    match found.await {
-        Ok((id, batch)) => Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"batch-{id}-manifest.tt\""),
-            )
-            .body(text::manifest(&batch.files)),
-        Err(e) => error_page(&e),
+/// A form of this site's pages, within [`MAX_FORM`].
+async fn read_form<T: serde::de::DeserializeOwned>(
+    req: &Request,
+    body: poem::Body,
+) -> Result<T, UseCaseError> {
+    let is_form = req
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(UseCaseError::invalid(
+            "This address takes the forms of this site's pages only.",
+        ));
     }
-}
-
-#[handler]
-async fn file_page(web: Data<&Web>, Path(digest): Path<String>) -> Response {
-    let shown = async {
-        let file = web.service.get_file(&digest_of(&digest)?).await?;
-        Ok::<_, UseCaseError>(pages::file(&file))
-    };
-    answer(shown.await)
-}
-
-#[handler]
-fn stylesheet() -> impl IntoResponse {
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
-        .header(header::CACHE_CONTROL, "public, max-age=3600")
-        .body(include_str!("site.css"))
-}
-
-#[handler]
-fn not_found() -> Response {
-    error_page(&UseCaseError::not_found("There is no such page."))
+    let bytes = body.into_bytes_limit(MAX_FORM).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => {
+            UseCaseError::too_large(format!("A form may not exceed {MAX_FORM} bytes."))
+        }
+        _ => UseCaseError::invalid("The form could not be read."),
+    })?;
+    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| UseCaseError::invalid("The form could not be read."))
 }

@@ -1,13 +1,15 @@
 //! The pages, one function each, in one layout.
 
+use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use poem::http::StatusCode;
-use tooltool_ports::{BatchRecord, FileRecord};
+use tooltool_ports::{BatchRecord, FileRecord, FileUpload};
 
-use crate::WebConfig;
-use crate::text::{highlighted, manifest_entry, size, visibility, with_bug_links};
+use crate::Ctx;
+use crate::manage::Action;
+use crate::text::{highlighted, manifest_entry, relative, size, visibility, with_bug_links};
 
-fn layout(title: &str, body: Markup) -> Markup {
+pub(crate) fn layout(title: &str, ctx: &Ctx<'_>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -16,12 +18,18 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — tooltool" }
                 link rel="stylesheet" href="/ui/static/site.css";
+                script src="/ui/static/site.js" defer {}
             }
             body {
                 header {
                     a.brand href="/" { "tooltool" }
                     nav aria-label="Service" {
                         a href="/docs" { "API" }
+                        @if let Some(id) = ctx.signed_in() {
+                            a href="/ui/me" { "Signed in as " (id) }
+                        } @else {
+                            a href="/ui/sign-in" { "Sign in" }
+                        }
                     }
                 }
                 main { (body) }
@@ -43,11 +51,17 @@ fn search_form(q: &str) -> Markup {
     }
 }
 
-fn uploaded(b: &BatchRecord) -> String {
-    b.uploaded.format("%Y-%m-%d %H:%M UTC").to_string()
+/// A time in UTC, with how long ago it was beside it.
+pub(crate) fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) {
+            (t.format("%Y-%m-%d %H:%M UTC"))
+        }
+        " " span.ago { "(" (relative(t, now)) ")" }
+    }
 }
 
-fn batches_table(batches: &[BatchRecord], q: &str, config: &WebConfig) -> Markup {
+fn batches_table(batches: &[BatchRecord], q: &str, ctx: &Ctx<'_>) -> Markup {
     html! {
         table {
             thead { tr { th scope="col" { "Batch" } th scope="col" { "Uploaded" } th scope="col" { "Author" } th scope="col" { "Message" } th scope="col" { "Files" } } }
@@ -55,10 +69,10 @@ fn batches_table(batches: &[BatchRecord], q: &str, config: &WebConfig) -> Markup
                 @for b in batches {
                     tr {
                         td { a href={ "/ui/batches/" (b.id) } { "#" (b.id) } }
-                        td { time datetime=(b.uploaded.to_rfc3339()) { (uploaded(b)) } }
+                        td { (when(b.uploaded, ctx.now)) }
                         td { (highlighted(&b.author, q)) }
                         td {
-                            @if q.is_empty() { (with_bug_links(&b.message, &config.bug_url)) }
+                            @if q.is_empty() { (with_bug_links(&b.message, &ctx.config.bug_url)) }
                             @else { (highlighted(&b.message, q)) }
                         }
                         td { (b.files.len()) }
@@ -69,17 +83,22 @@ fn batches_table(batches: &[BatchRecord], q: &str, config: &WebConfig) -> Markup
     }
 }
 
-pub fn home(batches: &[BatchRecord], config: &WebConfig) -> Markup {
+/// `paged`: an older page (`?before=`), where an empty list means the
+/// end, not an empty service.
+pub(crate) fn home(batches: &[BatchRecord], paged: bool, ctx: &Ctx<'_>) -> Markup {
     layout(
         "Artifacts",
+        ctx,
         html! {
             h1 { "Build artifacts by SHA-512" }
             (search_form(""))
             h2 { "Recent uploads" }
-            @if batches.is_empty() {
+            @if batches.is_empty() && paged {
+                p { "No older uploads. " a href="/" { "Back to the newest" } }
+            } @else if batches.is_empty() {
                 p { "Nothing has been uploaded yet." }
             } @else {
-                (batches_table(batches, "", config))
+                (batches_table(batches, "", ctx))
                 @if let Some(last) = batches.last() {
                     p.more { a href={ "/?before=" (last.id) } { "Older uploads" } }
                 }
@@ -89,17 +108,18 @@ pub fn home(batches: &[BatchRecord], config: &WebConfig) -> Markup {
 }
 
 /// `None`: that section is not on this page (the other one is paged).
-pub fn search(
+pub(crate) fn search(
     q: &str,
     batches: Option<&[BatchRecord]>,
     files: Option<&[FileRecord]>,
     per_page: usize,
-    config: &WebConfig,
+    ctx: &Ctx<'_>,
 ) -> Markup {
     let query = |extra: String| format!("/ui/search?q={}&{extra}", encode(q));
     let first = format!("/ui/search?q={}", encode(q));
     layout(
         &format!("Search {q}"),
+        ctx,
         html! {
             h1 { "Search" }
             (search_form(q))
@@ -128,7 +148,7 @@ pub fn search(
                 h2 #batches { "Batches" }
                 @if let Some(batches) = batches {
                 @if batches.is_empty() { p { "No batch matches." } } @else {
-                    (batches_table(batches, q, config))
+                    (batches_table(batches, q, ctx))
                     @if let Some(last) = batches.last() {
                         p.more { a href=(query(format!("before={}", last.id))) { "Older batches" } }
                     }
@@ -153,15 +173,20 @@ fn regions(f: &FileRecord) -> String {
     }
 }
 
-pub fn batch(b: &BatchRecord, config: &WebConfig) -> Markup {
+fn download_link(f: &FileRecord, label: &str) -> Markup {
+    html! { a href={ "/ui/files/" (f.digest) "/download" } { (label) } }
+}
+
+pub(crate) fn batch(b: &BatchRecord, ctx: &Ctx<'_>) -> Markup {
     layout(
         &format!("Batch {}", b.id),
+        ctx,
         html! {
             h1 { "Batch #" (b.id) }
             dl {
-                dt { "Uploaded" } dd { time datetime=(b.uploaded.to_rfc3339()) { (uploaded(b)) } }
+                dt { "Uploaded" } dd { (when(b.uploaded, ctx.now)) }
                 dt { "Author" } dd { (b.author) }
-                dt { "Message" } dd.message { (with_bug_links(&b.message, &config.bug_url)) }
+                dt { "Message" } dd.message { (with_bug_links(&b.message, &ctx.config.bug_url)) }
             }
             p { a.button href={ "/ui/batches/" (b.id) "/manifest.tt" } download { "Download manifest.tt" } }
             table {
@@ -174,7 +199,7 @@ pub fn batch(b: &BatchRecord, config: &WebConfig) -> Markup {
                             td { span class={ "badge " (visibility(f.visibility)) } { (visibility(f.visibility)) } }
                             td { (regions(f)) }
                             td { @if f.has_instances() { "verified" } @else { "pending" } }
-                            td { @if f.has_instances() { a href={ "/sha512/" (f.digest) } { "download" } } }
+                            td { @if f.has_instances() { (download_link(f, "download")) } }
                         }
                     }
                 }
@@ -183,35 +208,106 @@ pub fn batch(b: &BatchRecord, config: &WebConfig) -> Markup {
     )
 }
 
-pub fn file(f: &FileRecord) -> Markup {
+/// The first filename a file was uploaded under, for its manifest entry.
+fn a_filename(uploads: &[FileUpload]) -> &str {
+    uploads
+        .first()
+        .and_then(|u| u.filenames.first())
+        .map_or("<filename>", String::as_str)
+}
+
+/// A button that copies the text of the element `target` (hidden until
+/// the script shows it: without JavaScript there is nothing to click).
+fn copy_button(target: &str, what: &str) -> Markup {
+    html! {
+        button.copy type="button" data-copy=(target) hidden aria-label={ "Copy " (what) } { "Copy" }
+    }
+}
+
+/// `paged`: an older page of the uploads.
+pub(crate) fn file(
+    f: &FileRecord,
+    uploads: &[FileUpload],
+    paged: bool,
+    may_manage: bool,
+    ctx: &Ctx<'_>,
+) -> Markup {
     layout(
         "File",
+        ctx,
         html! {
             h1 { "File" }
             dl {
-                dt { "SHA-512" } dd { code.digest { (f.digest) } }
+                dt { "SHA-512" } dd { code.digest #digest { (f.digest) } " " (copy_button("digest", "the digest")) }
                 dt { "Size" } dd { (size(f.size)) " (" (f.size) " bytes)" }
                 dt { "Visibility" } dd { span class={ "badge " (visibility(f.visibility)) } { (visibility(f.visibility)) } }
                 dt { "Regions" } dd { (regions(f)) }
+                dt { "State" } dd { @if f.has_instances() { "verified" } @else { "pending: no copy is verified yet" } }
             }
             @if f.has_instances() {
-                p { a.button href={ "/sha512/" (f.digest) } { "Download" } }
+                p { a.button href={ "/ui/files/" (f.digest) "/download" } { "Download" } }
             } @else {
                 p { "No copy is verified yet: it cannot be downloaded." }
             }
-            h2 { "manifest.tt entry" }
-            pre { code { (manifest_entry("<filename>", f)) } }
+            h2 { "manifest.tt entry" " " (copy_button("entry", "the manifest entry")) }
+            pre { code #entry { (manifest_entry(a_filename(uploads), f)) } }
+            section aria-labelledby="uploads" {
+                h2 #uploads { "Uploaded as" }
+                @if uploads.is_empty() {
+                    p { @if paged { "No older uploads." } @else { "No batch lists this file." } }
+                } @else {
+                    table {
+                        thead { tr { th scope="col" { "Filename" } th scope="col" { "Batch" } th scope="col" { "Uploaded" } th scope="col" { "Author" } th scope="col" { "Message" } } }
+                        tbody {
+                            @for u in uploads {
+                                tr {
+                                    td { @for (i, name) in u.filenames.iter().enumerate() { @if i > 0 { ", " } (name) } }
+                                    td { a href={ "/ui/batches/" (u.batch_id) } { "#" (u.batch_id) } }
+                                    td { (when(u.uploaded, ctx.now)) }
+                                    td { (u.author) }
+                                    td { (with_bug_links(&u.message, &ctx.config.bug_url)) }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(last) = uploads.last() {
+                        p.more { a href={ "/ui/files/" (f.digest) "?before=" (last.batch_id) } { "Older uploads" } }
+                    }
+                }
+            }
+            @if may_manage && let Some(session) = &ctx.session {
+                section aria-labelledby="manage" {
+                    h2 #manage { "Manage" }
+                    form.inline method="post" action={ "/ui/files/" (f.digest) "/manage" } {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        @match f.visibility {
+                            tooltool_domain::Visibility::Public => button type="submit" name="action" value=(Action::MakeInternal.value()) { "Make internal…" },
+                            tooltool_domain::Visibility::Internal => button type="submit" name="action" value=(Action::MakePublic.value()) { "Make public…" },
+                        }
+                        " "
+                        button.danger type="submit" name="action" value=(Action::DeleteCopies.value()) { "Delete every stored copy…" }
+                    }
+                }
+            }
         },
     )
 }
 
-pub fn error(status: StatusCode, detail: &str) -> Markup {
+pub(crate) fn error(status: StatusCode, detail: &str, ctx: &Ctx<'_>) -> Markup {
     let reason = status.canonical_reason().unwrap_or("Error");
     layout(
         reason,
+        ctx,
         html! {
             h1 { (status.as_u16()) " " (reason) }
             p { (detail) }
+            @if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                @if ctx.signed_in().is_some() {
+                    p { a href="/ui/me" { "See what you may do" } }
+                } @else {
+                    p { a href="/ui/sign-in" { "Sign in" } " to see more." }
+                }
+            }
             (search_form(""))
         },
     )

@@ -1,9 +1,26 @@
 //! Text shown on the pages: sizes in human units, `Bug NNNN` linked, a
 //! search term highlighted, and a batch's files as a `manifest.tt`.
 
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use tooltool_domain::Visibility;
 use tooltool_ports::FileRecord;
+
+/// How long before `now` `then` was, in the largest whole unit:
+/// `just now`, `5 minutes ago`, `1 day ago`…; a time after `now` (clocks
+/// differ) is `just now` too.
+pub fn relative(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - then).num_seconds().max(0);
+    let (n, unit) = match seconds {
+        0..60 => return "just now".to_owned(),
+        60..3600 => (seconds / 60, "minute"),
+        3600..86_400 => (seconds / 3600, "hour"),
+        86_400..2_592_000 => (seconds / 86_400, "day"),
+        2_592_000..31_536_000 => (seconds / 2_592_000, "month"),
+        _ => (seconds / 31_536_000, "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
 
 /// `1536` → `1.5 KiB`; bytes below 1 KiB as they are.
 pub fn size(bytes: u64) -> String {
@@ -109,6 +126,25 @@ pub fn manifest_entry(filename: &str, f: &FileRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_times() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        for (ago, shown) in [
+            (-30, "just now"),
+            (0, "just now"),
+            (59, "just now"),
+            (60, "1 minute ago"),
+            (3599, "59 minutes ago"),
+            (3600, "1 hour ago"),
+            (2 * 86_400, "2 days ago"),
+            (40 * 86_400, "1 month ago"),
+            (800 * 86_400, "2 years ago"),
+        ] {
+            let then = now - chrono::Duration::seconds(ago);
+            assert_eq!(relative(then, now), shown, "{ago}");
+        }
+    }
 
     #[test]
     fn sizes_in_human_units() {

@@ -2,11 +2,12 @@
 //! every bad input is an HTML page with a 4xx, never a 5xx.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::DateTime;
 use poem::test::{TestClient, TestResponse};
 use tooltool_domain::{ContentHasher, Digest, RegionName, Visibility};
-use tooltool_ports::{BatchRecord, FileRecord, MockToolTool, UseCaseError};
+use tooltool_ports::{BatchRecord, FileRecord, FileUpload, MockToolTool, UseCaseError};
 
 fn digest(content: &[u8]) -> Digest {
     let mut h = ContentHasher::new();
@@ -47,6 +48,8 @@ fn client(service: MockToolTool) -> TestClient<impl poem::Endpoint> {
         Arc::new(service),
         tooltool_web::WebConfig {
             bug_url: "https://bugs.example/?id=".into(),
+            public_url: "http://tooltool.test".into(),
+            sessions: tooltool_web::Sessions::new(vec![1; 32], Duration::from_secs(3600), false),
         },
     ))
 }
@@ -162,6 +165,10 @@ async fn a_batch_page_shows_its_files_and_offers_its_manifest() {
     let html = page(cli.get("/ui/batches/7").send().await, 200).await;
     assert!(html.contains("<h1>Batch #7</h1>"), "{html}");
     assert!(html.contains("2027-01-15 08:00 UTC"), "{html}");
+    assert!(
+        html.contains(r#"<span class="ago">("#),
+        "relative date: {html}"
+    );
     assert!(html.contains("<td>1.5 KiB</td>"), "{html}");
     assert!(
         html.contains("<td>us-east-1</td><td>verified</td>"),
@@ -202,6 +209,21 @@ async fn a_file_page_and_every_bad_input_in_html() {
     service
         .expect_get_file()
         .returning(|_| Err(UseCaseError::unavailable("database down")));
+    service
+        .expect_file_uploads()
+        .withf(|_, before, limit| before.is_none() && *limit == Some(25))
+        .returning(|_, _, _| {
+            Ok(vec![FileUpload {
+                batch_id: 7,
+                uploaded: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
+                author: "alice@example.com".into(),
+                message: "Bug 99 - clang".into(),
+                filenames: vec!["clang.tar.zst".into(), "clang2.tar.zst".into()],
+            }])
+        });
+    service
+        .expect_file_uploads()
+        .returning(|_, _, _| Ok(vec![]));
     let cli = client(service);
     let html = page(
         cli.get(format!("/ui/files/{}", digest(b"clang")))
@@ -212,12 +234,29 @@ async fn a_file_page_and_every_bad_input_in_html() {
     .await;
     assert!(html.contains("us-east-1, us-west-2"), "{html}");
     assert!(
-        html.contains(&format!(r#"href="/sha512/{}">Download"#, digest(b"clang"))),
+        html.contains(&format!(
+            r#"href="/ui/files/{}/download">Download"#,
+            digest(b"clang")
+        )),
         "{html}"
     );
     assert!(
-        html.contains("&quot;digest&quot;"),
-        "the manifest entry: {html}"
+        html.contains("&quot;filename&quot;: &quot;clang.tar.zst&quot;"),
+        "the manifest entry, under the newest filename: {html}"
+    );
+    assert!(
+        html.contains(
+            "<td>clang.tar.zst, clang2.tar.zst</td><td><a href=\"/ui/batches/7\">#7</a></td>"
+        ),
+        "every batch and filename it was uploaded under: {html}"
+    );
+    assert!(
+        html.contains(r#"<a href="https://bugs.example/?id=99">Bug 99</a>"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Manage"),
+        "no management without a session: {html}"
     );
     let html = page(cli.get("/ui/files/XYZ").send().await, 400).await;
     assert!(html.contains("Invalid sha512 digest"), "{html}");
@@ -233,6 +272,11 @@ async fn a_file_page_and_every_bad_input_in_html() {
     page(cli.get("/ui/nothing/here").send().await, 404).await;
     let css = cli.get("/ui/static/site.css").send().await.0;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let js = cli.get("/ui/static/site.js").send().await.0;
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
 }
 
 #[test]

@@ -50,13 +50,6 @@ pub struct ListenArgs {
     /// Where `GET /tooltool.py` redirects: the client script users should fetch.
     #[arg(long, env = "CLIENT_SCRIPT_URL", default_value = tooltool_http::UPSTREAM_CLIENT_SCRIPT)]
     pub client_script_url: String,
-    /// The web interface links `Bug NNNN` in batch messages to this URL followed by NNNN.
-    #[arg(
-        long,
-        env = "BUG_TRACKER_URL",
-        default_value = "https://bugzilla.mozilla.org/show_bug.cgi?id="
-    )]
-    pub bug_tracker_url: String,
 }
 
 /// The resolved HTTP front.
@@ -76,8 +69,6 @@ pub struct Listen {
     pub max_connections_per_peer: usize,
     /// An http(s) URL that is a valid `Location` header.
     pub client_script_url: String,
-    /// `BUG_TRACKER_URL`, an http(s) URL.
-    pub bug_tracker_url: String,
 }
 
 impl ListenArgs {
@@ -174,11 +165,7 @@ impl ListenArgs {
                 "must not contain spaces or control characters",
             ));
         }
-        let bug_tracker_url = http_url("BUG_TRACKER_URL", &self.bug_tracker_url)?
-            .text
-            .to_owned();
         Ok(Listen {
-            bug_tracker_url,
             client_script_url: client_script_url.to_owned(),
             listen,
             public_url,

@@ -3,7 +3,8 @@
 //! function into typed choices: `listen.rs` (address, public URL, body
 //! limit, CORS), `database.rs`, `storage.rs` (regions, URL lifetimes,
 //! sizes), `auth.rs` (tokens, Hawk, scopes), `jobs.rs`, `telemetry.rs`
-//! (metrics, Sentry, logs); `url.rs` is the one URL check they share;
+//! (metrics, Sentry, logs), `web.rs` (bug links, browser sessions,
+//! Taskcluster sign-in); `url.rs` is the one URL check they share;
 //! `cli.rs` parses the command line and words its errors; `summary.rs`
 //! says what runs, for the start-up line.
 //! Nothing here reads the environment: clap does, before resolution.
@@ -19,6 +20,7 @@ mod storage;
 mod summary;
 mod telemetry;
 mod url;
+mod web;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +34,7 @@ pub use listen::{Listen, ListenArgs};
 pub use storage::{Regions, S3Bucket, Storage, StorageArgs};
 pub use summary::Summary;
 pub use telemetry::{Telemetry, TelemetryArgs};
+pub use web::{LoginClient, Web, WebArgs};
 
 /// tooltool: a content-addressed artifact store for build jobs.
 #[derive(clap::Parser, Debug)]
@@ -105,6 +108,8 @@ pub struct Config {
     pub jobs: JobsArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 /// A secret value (a key, a password in a URL): compared and cloned,
@@ -138,6 +143,7 @@ pub struct Resolved {
     pub auth: Auth,
     pub jobs: Jobs,
     pub telemetry: Telemetry,
+    pub web: Web,
 }
 
 /// A configuration error: one line naming the variable.
@@ -167,7 +173,21 @@ impl Config {
             auth: self.auth.resolve()?,
             jobs: self.jobs.resolve()?,
             telemetry: self.telemetry.resolve()?,
+            web: self.web_settings()?,
         })
+    }
+
+    /// The web settings, whose Taskcluster sign-in needs the deployment
+    /// that verifies Hawk credentials.
+    fn web_settings(&self) -> Result<Web, ConfigError> {
+        let web = self.web.resolve()?;
+        if web.taskcluster_login.is_some() && self.auth.taskcluster_root_url.is_none() {
+            return Err(err(
+                "TASKCLUSTER_LOGIN_CLIENT_ID",
+                "needs TASKCLUSTER_ROOT_URL (the deployment people sign in with)",
+            ));
+        }
+        Ok(web)
     }
 }
 
@@ -213,6 +233,18 @@ pub(super) mod tests {
                 "JWT_SECRET",
             ),
             (&["--scope-prefix", " "], "SCOPE_PREFIX"),
+            (&["--session-secret", "short"], "SESSION_SECRET"),
+            (&["--session-lifetime", "10s"], "SESSION_LIFETIME"),
+            (&["--session-lifetime", "8d"], "SESSION_LIFETIME"),
+            (&["--bug-tracker-url", "bugs"], "BUG_TRACKER_URL"),
+            (
+                &["--taskcluster-login-client-id", "tooltool"],
+                "TASKCLUSTER_LOGIN_CLIENT_ID",
+            ),
+            (
+                &["--taskcluster-login-client-secret", "s"],
+                "TASKCLUSTER_LOGIN_CLIENT_SECRET",
+            ),
             (&["--cors-origins", "example.com"], "CORS_ORIGINS"),
             (&["--header-timeout", "0s"], "HEADER_TIMEOUT"),
             (&["--header-timeout", "11m"], "HEADER_TIMEOUT"),

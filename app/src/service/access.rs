@@ -48,6 +48,26 @@ impl Service {
             .map_err(auth_error)
     }
 
+    /// Where a browser signs in with the configured authority.
+    pub fn sign_in_url(&self, redirect_uri: &str, state: &str) -> Option<String> {
+        self.sign_in
+            .as_ref()
+            .map(|a| a.authorize_url(redirect_uri, state))
+    }
+
+    /// The principal of an authorization code, as the authority says.
+    pub async fn sign_in(&self, code: &str, redirect_uri: &str) -> Result<Principal, UseCaseError> {
+        let Some(authority) = &self.sign_in else {
+            return Err(UseCaseError::invalid(
+                "this server has no sign-in authority configured",
+            ));
+        };
+        authority
+            .principal(code, redirect_uri)
+            .await
+            .map_err(auth_error)
+    }
+
     /// Where to download the file from: a signed URL of a verified copy.
     pub async fn download(
         &self,

@@ -3,7 +3,7 @@
 //! deleting every stored copy.
 
 use tooltool_domain::{Digest, ObjectKey, PatchOp, Principal, check_search_term};
-use tooltool_ports::{FileRecord, UseCaseError};
+use tooltool_ports::{FileRecord, FileUpload, UseCaseError};
 
 use super::Service;
 use super::errors::{blob_error, store_error};
@@ -31,6 +31,19 @@ impl Service {
             .await
             .map_err(store_error)?
             .ok_or_else(|| UseCaseError::not_found(NO_FILE))
+    }
+
+    /// The batches that declared a file, newest first, below `before`.
+    pub async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FileUpload>, UseCaseError> {
+        self.store
+            .file_uploads(digest, before, self.page_size(limit)?)
+            .await
+            .map_err(store_error)
     }
 
     pub async fn patch_file(

@@ -34,7 +34,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tooltool_domain::RegionName;
 use tooltool_ports::{
-    Authenticator, BlobStore, Chance, Clock, MetadataStore, Metrics, PendingUpload, UseCaseError,
+    Authenticator, BlobStore, Chance, Clock, MetadataStore, Metrics, PendingUpload,
+    SignInAuthority, UseCaseError,
 };
 
 pub use access::FORBIDDEN_DOWNLOAD;
@@ -49,6 +50,8 @@ pub struct Service {
     regions: Vec<Arc<dyn BlobStore>>,
     /// One per credential scheme.
     authenticators: Vec<Arc<dyn Authenticator>>,
+    /// Who people sign in with in a browser, if anyone.
+    sign_in: Option<Arc<dyn SignInAuthority>>,
     clock: Arc<dyn Clock>,
     /// Which region serves a download or receives an upload, when the
     /// client's preference does not decide.
@@ -92,6 +95,7 @@ impl Service {
             store,
             regions,
             authenticators: Vec::new(),
+            sign_in: None,
             clock,
             chance: Arc::new(crate::ThreadChance),
             metrics,
@@ -106,6 +110,14 @@ impl Service {
     #[must_use]
     pub fn with_authenticators(mut self, authenticators: Vec<Arc<dyn Authenticator>>) -> Self {
         self.authenticators = authenticators;
+        self
+    }
+
+    /// The authority browsers sign in with (the web interface's
+    /// "Sign in with Taskcluster").
+    #[must_use]
+    pub fn with_sign_in(mut self, authority: Arc<dyn SignInAuthority>) -> Self {
+        self.sign_in = Some(authority);
         self
     }
 

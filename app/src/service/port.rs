@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use tooltool_domain::{Digest, PatchOp, Permissions, Principal, RegionName};
 use tooltool_ports::{
     AuthRequest, BatchRecord, BatchRequest, ByteRange, ByteStream, CreatedBatchView, FileRecord,
-    HealthChecks, Opened, Resolutions, ToolTool, UploadProgress, UseCaseError,
+    FileUpload, HealthChecks, Opened, Resolutions, ToolTool, UploadProgress, UseCaseError,
 };
 
 use super::Service;
@@ -75,6 +75,23 @@ impl ToolTool for Service {
 
     async fn get_file(&self, digest: &Digest) -> Result<FileRecord, UseCaseError> {
         Service::get_file(self, digest).await
+    }
+
+    async fn file_uploads(
+        &self,
+        digest: &Digest,
+        before: Option<i64>,
+        limit: Option<usize>,
+    ) -> Result<Vec<FileUpload>, UseCaseError> {
+        Service::file_uploads(self, digest, before, limit).await
+    }
+
+    fn sign_in_url(&self, redirect_uri: &str, state: &str) -> Option<String> {
+        Service::sign_in_url(self, redirect_uri, state)
+    }
+
+    async fn sign_in(&self, code: &str, redirect_uri: &str) -> Result<Principal, UseCaseError> {
+        Service::sign_in(self, code, redirect_uri).await
     }
 
     async fn patch_file(

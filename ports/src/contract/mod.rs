@@ -31,6 +31,7 @@ macro_rules! metadata_store_contract {
             legacy_batches_import_once_with_their_ids,
             legacy_batches_renumber_when_their_id_is_taken,
             searches_page_with_cursors,
+            file_uploads_list_every_batch_newest_first,
             search_pages_end_at_the_file_budget,
             batches_are_found_by_author_among_many,
             nonces_are_spent_once,

@@ -250,3 +250,69 @@ pub async fn search_pages_end_at_the_file_budget(store: Store) {
     );
     assert!(page(second.last().map(|b| b.id)).await.is_empty());
 }
+
+pub async fn file_uploads_list_every_batch_newest_first(store: Store) {
+    let shared = "shared content";
+    let mut ids = Vec::new();
+    for (message, names) in [
+        ("first", vec!["a.bin"]),
+        ("other", vec![]),
+        ("second", vec!["b.bin", "a-again.bin"]),
+        ("third", vec!["c.bin"]),
+    ] {
+        let mut files: Vec<_> = names
+            .iter()
+            .map(|n| file(n, shared, Visibility::Public))
+            .collect();
+        files.push(file(&format!("{message}.txt"), message, Visibility::Public));
+        ids.push(
+            store
+                .create_batch(batch(message, files))
+                .await
+                .expect("batch")
+                .batch
+                .id,
+        );
+    }
+    let digest = digest_of(shared.as_bytes());
+    let uploads = store
+        .file_uploads(&digest, None, 10)
+        .await
+        .expect("uploads");
+    let seen: Vec<_> = uploads
+        .iter()
+        .map(|u| (u.batch_id, u.message.as_str(), u.filenames.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (ids[3], "third", vec!["c.bin".to_owned()]),
+            (
+                ids[2],
+                "second",
+                vec!["a-again.bin".to_owned(), "b.bin".to_owned()]
+            ),
+            (ids[0], "first", vec!["a.bin".to_owned()]),
+        ],
+        "newest first, one entry per batch, its filenames sorted"
+    );
+    assert_eq!(uploads[0].author, "alice");
+    assert_eq!(uploads[0].uploaded, t0());
+    let page = store
+        .file_uploads(&digest, Some(ids[2]), 1)
+        .await
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|u| u.batch_id).collect::<Vec<_>>(),
+        [ids[0]],
+        "below the cursor, capped"
+    );
+    let unknown = digest_of(b"never uploaded");
+    assert!(
+        store
+            .file_uploads(&unknown, None, 10)
+            .await
+            .expect("unknown")
+            .is_empty()
+    );
+}
