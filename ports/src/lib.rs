@@ -40,7 +40,7 @@ pub use metrics::{Metrics, NoMetrics};
 
 #[cfg(any(test, feature = "mocks"))]
 pub use {
-    api::MockToolTool, auth::MockAuthenticator, blob::MockBlobStore, blob::MockReceiving,
-    blob::MockServing, clock::MockChance, clock::MockClock, metadata::MockMetadataStore,
-    metrics::MockMetrics,
+    api::MockToolTool, auth::MockAuthenticator, auth::MockSignInAuthority, blob::MockBlobStore,
+    blob::MockReceiving, blob::MockServing, clock::MockChance, clock::MockClock,
+    metadata::MockMetadataStore, metrics::MockMetrics,
 };

@@ -114,3 +114,71 @@ async fn health_checks_the_authorities_that_are_configured() {
     assert_eq!(checks[2].0, "taskcluster");
     assert!(checks[2].1.is_err());
 }
+
+#[tokio::test]
+async fn browser_sign_in_asks_the_authority_and_says_why_not() {
+    let without = service(MockMetadataStore::new(), vec![blob("east")]);
+    assert_eq!(without.sign_in_url("https://t/cb", "s"), None);
+    let e = without
+        .sign_in("code", "https://t/cb")
+        .await
+        .expect_err("none");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+
+    let mut authority = tooltool_ports::MockSignInAuthority::new();
+    authority
+        .expect_authorize_url()
+        .returning(|redirect, state| format!("https://tc/authorize?{redirect}&{state}"));
+    authority
+        .expect_principal()
+        .withf(|code, redirect| code == "good" && redirect == "https://t/cb")
+        .returning(|_, _| Ok(Principal::authenticated("alice", ScopeSet::default())));
+    authority
+        .expect_principal()
+        .withf(|code, _| code == "spent")
+        .returning(|_, _| Err(AuthError::Invalid("the code was used".into())));
+    authority
+        .expect_principal()
+        .returning(|_, _| Err(AuthError::unavailable("Taskcluster is down")));
+    let with =
+        service(MockMetadataStore::new(), vec![blob("east")]).with_sign_in(Arc::new(authority));
+    assert_eq!(
+        with.sign_in_url("https://t/cb", "s").as_deref(),
+        Some("https://tc/authorize?https://t/cb&s")
+    );
+    let p = with
+        .sign_in("good", "https://t/cb")
+        .await
+        .expect("signed in");
+    assert_eq!(p.id(), Some("alice"));
+    let e = with
+        .sign_in("spent", "https://t/cb")
+        .await
+        .expect_err("spent");
+    assert_eq!(e.kind(), ErrorKind::NotAuthenticated);
+    assert!(e.message().contains("the code was used"), "{}", e.message());
+    let e = with
+        .sign_in("other", "https://t/cb")
+        .await
+        .expect_err("down");
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn file_uploads_page_like_searches() {
+    let mut store = MockMetadataStore::new();
+    store
+        .expect_file_uploads()
+        .withf(|_, before, limit| *before == Some(9) && *limit == 100)
+        .returning(|_, _, _| Ok(vec![]));
+    let s = service(store, vec![blob("east")]);
+    let d = super::digest(b"x");
+    assert!(
+        s.file_uploads(&d, Some(9), None)
+            .await
+            .expect("page")
+            .is_empty()
+    );
+    let e = s.file_uploads(&d, None, Some(0)).await.expect_err("limit");
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+}
