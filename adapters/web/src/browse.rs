@@ -139,7 +139,7 @@ pub(crate) async fn file_page(
         Ok(pages::file(
             &file,
             &uploads,
-            before.is_some(),
+            (before.is_some(), uploads.len() == PER_PAGE),
             may_manage,
             &ctx,
         ))

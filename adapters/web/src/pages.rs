@@ -224,11 +224,12 @@ fn copy_button(target: &str, what: &str) -> Markup {
     }
 }
 
-/// `paged`: an older page of the uploads.
+/// `paged`: an older page of the uploads; `full`: the page is as long as
+/// pages get, so older ones may follow.
 pub(crate) fn file(
     f: &FileRecord,
     uploads: &[FileUpload],
-    paged: bool,
+    (paged, full): (bool, bool),
     may_manage: bool,
     ctx: &Ctx<'_>,
 ) -> Markup {
@@ -250,7 +251,8 @@ pub(crate) fn file(
                 p { "No copy is verified yet: it cannot be downloaded." }
             }
             h2 { "manifest.tt entry" " " (copy_button("entry", "the manifest entry")) }
-            pre { code #entry { (manifest_entry(a_filename(uploads), f)) } }
+            // Focusable: it scrolls sideways on narrow screens.
+            pre tabindex="0" aria-label="manifest.tt entry" { code #entry { (manifest_entry(a_filename(uploads), f)) } }
             section aria-labelledby="uploads" {
                 h2 #uploads { "Uploaded as" }
                 @if uploads.is_empty() {
@@ -270,7 +272,7 @@ pub(crate) fn file(
                             }
                         }
                     }
-                    @if let Some(last) = uploads.last() {
+                    @if full && let Some(last) = uploads.last() {
                         p.more { a href={ "/ui/files/" (f.digest) "?before=" (last.batch_id) } { "Older uploads" } }
                     }
                 }
