@@ -49,18 +49,28 @@ pub(crate) async fn search(web: Data<&Web>, req: &Request, Query(p): Query<Pagin
         let before = before_of(p.before.as_deref())?;
         let after = p.after.as_deref().map(digest_of).transpose()?;
         // One section pages at a time: the other keeps its first page.
-        let batches = match after {
-            None => Some(
-                web.service
+        // Both sections are asked for at once.
+        let batches = async {
+            match after {
+                None => web
+                    .service
                     .search_batches(&q, before, Some(PER_PAGE))
-                    .await?,
-            ),
-            Some(_) => None,
+                    .await
+                    .map(Some),
+                Some(_) => Ok(None),
+            }
         };
-        let files = match before {
-            None => Some(web.service.search_files(&q, after, Some(PER_PAGE)).await?),
-            Some(_) => None,
+        let files = async {
+            match before {
+                None => web
+                    .service
+                    .search_files(&q, after.clone(), Some(PER_PAGE))
+                    .await
+                    .map(Some),
+                Some(_) => Ok(None),
+            }
         };
+        let (batches, files) = tokio::try_join!(batches, files)?;
         Ok(pages::search(
             &q,
             batches.as_deref(),
