@@ -61,6 +61,21 @@ fn cookie_of(resp: &TestResponse) -> String {
     set.split(';').next().expect("pair").to_owned()
 }
 
+/// A form POST with `cookie`, as a browser sends one.
+async fn post_form(
+    cli: &TestClient<impl poem::Endpoint>,
+    path: impl AsRef<str>,
+    cookie: impl AsRef<str>,
+    form: impl Into<String>,
+) -> TestResponse {
+    cli.post(path.as_ref())
+        .header("Cookie", cookie.as_ref())
+        .content_type("application/x-www-form-urlencoded")
+        .body(form.into())
+        .send()
+        .await
+}
+
 async fn body(resp: TestResponse, status: u16) -> String {
     assert_eq!(resp.0.status().as_u16(), status);
     resp.0.into_body().into_string().await.expect("body")
@@ -84,22 +99,32 @@ async fn signed_in(cli: &TestClient<impl poem::Endpoint>) -> (String, String) {
     let page = cli.get("/ui/sign-in").send().await;
     let anonymous = cookie_of(&page);
     let csrf = csrf_in(&body(page, 200).await);
-    let resp = cli
-        .post("/ui/sign-in")
-        .header("Cookie", &anonymous)
-        .content_type("application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}&token=Bearer+good-token"))
-        .send()
-        .await;
+    let resp = post_form(
+        &cli,
+        "/ui/sign-in",
+        &anonymous,
+        format!("csrf={csrf}&token=Bearer+good-token"),
+    )
+    .await;
+    let (session, me) = landed_signed_in(cli, &resp).await;
+    (session, csrf_in(&me))
+}
+
+/// After a sign-in: sent to "who am I" with a session cookie; the cookie
+/// and that page.
+async fn landed_signed_in(
+    cli: &TestClient<impl poem::Endpoint>,
+    resp: &TestResponse,
+) -> (String, String) {
     assert_eq!(resp.0.status(), 303);
     assert_eq!(resp.0.headers()["location"], "/ui/me");
-    let session = cookie_of(&resp);
+    let session = cookie_of(resp);
     let me = body(
         cli.get("/ui/me").header("Cookie", &session).send().await,
         200,
     )
     .await;
-    (session, csrf_in(&me))
+    (session, me)
 }
 
 fn with_sign_in(service: &mut MockToolTool) {
@@ -163,13 +188,7 @@ async fn sign_in_refuses_forms_without_their_token_and_bad_tokens() {
         "{html}"
     );
     let csrf = csrf_in(&html);
-    let post = |cookie: String, form: String| {
-        cli.post("/ui/sign-in")
-            .header("Cookie", cookie)
-            .content_type("application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-    };
+    let post = |cookie: String, form: String| post_form(&cli, "/ui/sign-in", cookie, form);
     // No session cookie, or a token of another session: refused.
     let html = body(
         post(String::new(), format!("csrf={csrf}&token=good-token")).await,
@@ -220,21 +239,9 @@ async fn sign_out_ends_the_session() {
     with_sign_in(&mut service);
     let cli = client(service);
     let (session, csrf) = signed_in(&cli).await;
-    let forged = cli
-        .post("/ui/sign-out")
-        .header("Cookie", &session)
-        .content_type("application/x-www-form-urlencoded")
-        .body("csrf=nope")
-        .send()
-        .await;
+    let forged = post_form(&cli, "/ui/sign-out", &session, "csrf=nope").await;
     body(forged, 403).await;
-    let resp = cli
-        .post("/ui/sign-out")
-        .header("Cookie", &session)
-        .content_type("application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}"))
-        .send()
-        .await;
+    let resp = post_form(&cli, "/ui/sign-out", &session, format!("csrf={csrf}")).await;
     assert_eq!(resp.0.status(), 303);
     let cleared = resp.0.headers()["set-cookie"].to_str().expect("ascii");
     assert!(
@@ -287,13 +294,7 @@ async fn manage_confirms_then_changes_and_refuses_forged_posts() {
     let cli = client(service);
     let (session, csrf) = signed_in(&cli).await;
     let path = format!("/ui/files/{}/manage", digest(b"clang"));
-    let post = |cookie: &str, form: String| {
-        cli.post(&path)
-            .header("Cookie", cookie)
-            .content_type("application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-    };
+    let post = |cookie: &str, form: String| post_form(&cli, &path, cookie.to_owned(), form);
     // Step one: a confirmation page, nothing changed.
     let html = body(
         post(&session, format!("csrf={csrf}&action=make-internal")).await,
@@ -397,13 +398,6 @@ async fn taskcluster_sign_in_is_bound_to_the_browser_that_started_it() {
         "{html}"
     );
     let resp = callback(&anonymous, &state).await;
-    assert_eq!(resp.0.status(), 303);
-    assert_eq!(resp.0.headers()["location"], "/ui/me");
-    let session = cookie_of(&resp);
-    let me = body(
-        cli.get("/ui/me").header("Cookie", &session).send().await,
-        200,
-    )
-    .await;
+    let (_, me) = landed_signed_in(&cli, &resp).await;
     assert!(me.contains("<code>alice@example.com</code>"), "{me}");
 }
