@@ -100,7 +100,7 @@ async fn signed_in(cli: &TestClient<impl poem::Endpoint>) -> (String, String) {
     let anonymous = cookie_of(&page);
     let csrf = csrf_in(&body(page, 200).await);
     let resp = post_form(
-        &cli,
+        cli,
         "/ui/sign-in",
         &anonymous,
         format!("csrf={csrf}&token=Bearer+good-token"),
