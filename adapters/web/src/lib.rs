@@ -31,7 +31,7 @@ use poem::{Endpoint, EndpointExt, Request, Response, Route, get, post};
 use tooltool_domain::Digest;
 use tooltool_ports::{ErrorKind, ToolTool, UseCaseError};
 
-pub use session::{COOKIE, Sessions};
+pub use session::Sessions;
 
 /// What the pages need besides the use cases.
 #[derive(Debug, Clone)]

@@ -103,11 +103,16 @@ impl Resolved {
         } else {
             "no anonymous downloads"
         };
+        // The client id is no secret; its secret never appears.
+        let browser = match &self.web.taskcluster_login {
+            Some(client) => format!(", browser sign-in with Taskcluster (client {})", client.id),
+            None => String::new(),
+        };
         let jobs = &self.jobs;
         Summary {
             metadata,
             storage,
-            auth: format!("{jwt}, {hawk}, {anonymous}"),
+            auth: format!("{jwt}, {hawk}, {anonymous}{browser}"),
             jobs: [
                 every("verify", jobs.verify_interval),
                 every("replicate", jobs.replicate_interval),
@@ -154,6 +159,10 @@ mod tests {
             "hunter2-secret-0123456789",
             "--taskcluster-root-url",
             "https://tc.example.com",
+            "--taskcluster-login-client-id",
+            "tooltool-web",
+            "--taskcluster-login-client-secret",
+            "hunter2-oauth",
             "--allow-anonymous-public-download",
             "false",
             "--replicate-interval",
@@ -179,7 +188,8 @@ mod tests {
         assert_eq!(
             s.auth,
             "Bearer JWT (HS256, JWT_SECRET), Hawk verified by Taskcluster \
-             https://tc.example.com, no anonymous downloads"
+             https://tc.example.com, no anonymous downloads, browser sign-in with \
+             Taskcluster (client tooltool-web)"
         );
         assert_eq!(s.jobs, "verify every 1m, replicate off, sweep every 1h");
         assert!(!format!("{s:?}").contains("hunter2"));
