@@ -208,7 +208,8 @@ pub(crate) fn batch(b: &BatchRecord, ctx: &Ctx<'_>) -> Markup {
     )
 }
 
-/// The first filename a file was uploaded under, for its manifest entry.
+/// The filename the newest batch gave the file (the first, sorted, if it
+/// gave two), for its manifest entry.
 fn a_filename(uploads: &[FileUpload]) -> &str {
     uploads
         .first()
