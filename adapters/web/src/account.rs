@@ -59,14 +59,12 @@ fn sign_in_form(web: &Web, ctx: &Ctx<'_>, problem: Option<&UseCaseError>) -> Res
         .sign_in_url(&callback_url(web), "probe")
         .is_some();
     let status = problem.map_or(poem::http::StatusCode::OK, crate::status_of);
-    let detail = problem.map(|e| {
-        if e.kind().is_server_fault() {
-            "The server could not check this now; try again in a moment."
-        } else {
-            e.message()
-        }
-    });
-    let page = forms::sign_in(&session.csrf, offers_taskcluster, detail, ctx);
+    let page = forms::sign_in(
+        &session.csrf,
+        offers_taskcluster,
+        problem.map(crate::shown),
+        ctx,
+    );
     with_cookie(html(status, page), cookie)
 }
 
@@ -220,11 +218,11 @@ pub(crate) async fn sign_out(web: Data<&Web>, req: &Request, body: Body) -> Resp
         Ok(form) => form,
         Err(e) => return error_page(&e, &ctx),
     };
-    match &ctx.session {
-        Some(s) if s.accepts(&form.csrf) => see_other("/", Some(web.config.sessions.end())),
-        // Already signed out (the session expired): nothing to end.
-        None => see_other("/", Some(web.config.sessions.end())),
-        Some(_) => error_page(&forged(), &ctx),
+    // Without a session (it expired) there is nothing to end: clear anyway.
+    if ctx.session.as_ref().is_none_or(|s| s.accepts(&form.csrf)) {
+        see_other("/", Some(web.config.sessions.end()))
+    } else {
+        error_page(&forged(), &ctx)
     }
 }
 

@@ -122,17 +122,12 @@ pub(crate) async fn batch_manifest(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct UploadsPaging {
-    before: Option<String>,
-}
-
 #[handler]
 pub(crate) async fn file_page(
     web: Data<&Web>,
     req: &Request,
     Path(digest): Path<String>,
-    Query(p): Query<UploadsPaging>,
+    Query(p): Query<Paging>,
 ) -> Response {
     let ctx = web.ctx(req);
     let shown = async {

@@ -152,16 +152,20 @@ fn status_of(e: &UseCaseError) -> StatusCode {
     }
 }
 
-/// The page of a refusal or a fault: the use case's words for the
-/// caller's mistakes, a generic sentence for the server's own.
-fn error_page(e: &UseCaseError, ctx: &Ctx<'_>) -> Response {
-    let status = status_of(e);
-    let detail = if e.kind().is_server_fault() {
+/// What a page says of an error: the use case's words for the caller's
+/// mistakes, a generic sentence for the server's own.
+fn shown(e: &UseCaseError) -> &str {
+    if e.kind().is_server_fault() {
         "The server could not answer this now; try again in a moment."
     } else {
         e.message()
-    };
-    html(status, pages::error(status, detail, ctx))
+    }
+}
+
+/// The page of a refusal or a fault.
+fn error_page(e: &UseCaseError, ctx: &Ctx<'_>) -> Response {
+    let status = status_of(e);
+    html(status, pages::error(status, shown(e), ctx))
 }
 
 /// A page, or the error page of why not.

@@ -88,14 +88,6 @@ pub(crate) async fn manage(
             .as_ref()
             .filter(|s| s.accepts(&form.csrf))
             .ok_or_else(forged)?;
-        // Asking to confirm what the use case would refuse helps nobody
-        // (it checks again when the change is made).
-        if !web.service.permissions().may_manage(&session.principal) {
-            return Err(UseCaseError::denied(format!(
-                "Changing files needs the {} scope.",
-                web.service.permissions().manage_scope()
-            )));
-        }
         if !form.confirmed {
             // Nothing changes before the second step: the page says what
             // will, for the file as it is now.
